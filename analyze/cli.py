@@ -1,0 +1,151 @@
+"""``etcd-perf``: the command line.
+
+Exit codes are part of the interface (0 healthy, 1 warnings, 2 critical, 3 could not analyse),
+so click's own usage-error code 2 is caught and turned into 3, and no traceback ever reaches
+the user: every failure is one line saying what and where.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from analyze.model import build_analysis
+from analyze.outputs import analysis_id, render_all, write_outputs
+from analyze.render import render_json, render_markdown, render_text
+from analyze.rules import apply_overrides, default_rules
+from analyze.window import resolve_window
+from gather.archive import DEFAULT_MAX_BYTES, open_bundle
+from gather.bundle import Bundle, load_bundle
+from gather.errors import BundleError
+
+EXIT_UNUSABLE = 3
+SAMPLE_LABEL = "sample"
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Offline etcd performance analysis of OpenShift must-gathers and etcd-perf bundles.",
+    pretty_exceptions_enable=False,
+)
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.callback()
+def _root() -> None:
+    """Offline etcd performance analysis of OpenShift must-gathers and etcd-perf bundles."""
+
+
+def sample_bundle() -> Path:
+    """The sample bundle shipped with the package (also inside an installed wheel)."""
+    return Path(str(resources.files("etcd_perf_sample")))
+
+
+def _verbose_stats(bundle: Bundle, timings: dict[str, float]) -> None:
+    err = sys.stderr
+    print("etcd-perf: parse statistics", file=err)
+    for f in bundle.log_files:
+        fmts = ", ".join(f"{k}={v}" for k, v in sorted((f.stats.by_format or {}).items()))
+        print(f"  {f.file}: {f.stats.lines} lines, {f.stats.unparsed} unparsed ({fmts})", file=err)
+    counts = bundle.events.group_by("kind").len().sort("kind")
+    print("  events: " + ", ".join(f"{k}={n}" for k, n in counts.iter_rows()), file=err)
+    print("  time: " + ", ".join(f"{k} {v:.3f}s" for k, v in timings.items()), file=err)
+
+
+@app.command()
+def analyze(
+    bundle: Annotated[
+        Path | None,
+        typer.Argument(help="must-gather or collect bundle: a directory or .tar.gz/.tgz/.tar/.tar.xz/.zip"),
+    ] = None,
+    duration: Annotated[str, typer.Option(help="minutes before collection time to analyse, or 'all'")] = "15",
+    since: Annotated[str | None, typer.Option(help="window start (ISO 8601, UTC if no zone)")] = None,
+    until: Annotated[str | None, typer.Option(help="window end (ISO 8601); default: collection time")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="parse statistics on stderr")] = False,
+    export_html: Annotated[bool, typer.Option("--export-html", help="also write performance_report.html")] = False,
+    output: Annotated[Path | None, typer.Option(help="output directory (default .work/etcd-analysis/<id>)")] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="what stdout carries")] = OutputFormat.text,
+    thresholds: Annotated[Path | None, typer.Option(help="YAML file overriding rule thresholds by rule id")] = None,
+    max_bytes: Annotated[int, typer.Option(help="cap on bytes unpacked from an archive")] = DEFAULT_MAX_BYTES,
+) -> int:
+    """Analyse a bundle offline and write the executive report; exit 0/1/2 by severity, 3 if unusable."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    rules = default_rules()
+    if thresholds is not None:
+        rules = apply_overrides(rules, thresholds)
+    source_path = bundle if bundle is not None else sample_bundle()
+    label = str(bundle) if bundle is not None else SAMPLE_LABEL
+    with open_bundle(source_path, max_bytes=max_bytes) as opened:
+        timings["open"] = time.perf_counter() - t0
+        loaded = load_bundle(opened, label)
+    timings["parse"] = time.perf_counter() - t0 - timings["open"]
+    if not loaded.log_files and not loaded.info.members and not loaded.info.status:
+        raise BundleError(f"{label}: no etcd data found (no etcd_info/ and no etcd pod logs)")
+    first_log = min((f.stats.first_ts for f in loaded.log_files if f.stats.first_ts), default=None)
+    window = resolve_window(loaded.collected_at, first_log, duration, since, until)
+    t1 = time.perf_counter()
+    analysis = build_analysis(loaded, window, rules)
+    timings["analyse"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    files = render_all(loaded, window, analysis, export_html)
+    out_dir = output if output is not None else Path(".work") / "etcd-analysis" / analysis_id(label, analysis)
+    write_outputs(out_dir, files)
+    timings["render"] = time.perf_counter() - t2
+    if verbose:
+        _verbose_stats(loaded, timings)
+    if fmt is OutputFormat.json:
+        sys.stdout.buffer.write(render_json(analysis))
+    elif fmt is OutputFormat.markdown:
+        sys.stdout.write(render_markdown(analysis))
+    else:
+        sys.stdout.write(render_text(analysis, "summary.txt.j2"))
+        sys.stdout.write(f"\nReports: {out_dir}\n")
+    sys.stdout.flush()
+    return int(analysis["exit_code"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        result = app(args=argv, prog_name="etcd-perf", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # `etcd-perf` with no arguments: the help text, and the "could not analyse" code.
+        ctx = exc.ctx
+        print(ctx.get_help() if ctx is not None else str(exc), file=sys.stderr)
+        sys.exit(EXIT_UNUSABLE)
+    except click.exceptions.UsageError as exc:
+        print(f"etcd-perf: {exc.format_message()}", file=sys.stderr)
+        sys.exit(EXIT_UNUSABLE)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        print("etcd-perf: interrupted", file=sys.stderr)
+        sys.exit(EXIT_UNUSABLE)
+    except BundleError as exc:
+        print(f"etcd-perf: {exc}", file=sys.stderr)
+        sys.exit(EXIT_UNUSABLE)
+    except click.exceptions.ClickException as exc:
+        print(f"etcd-perf: {exc.format_message()}", file=sys.stderr)
+        sys.exit(EXIT_UNUSABLE)
+    except OSError as exc:
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"etcd-perf: {exc.strerror or exc}{where}", file=sys.stderr)
+        sys.exit(EXIT_UNUSABLE)
+    except Exception as exc:  # never a traceback: one line, exit 3
+        print(f"etcd-perf: internal error, please report it: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(EXIT_UNUSABLE)
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

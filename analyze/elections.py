@@ -1,0 +1,82 @@
+"""The cluster's election timeline: one row per raft term that got a leader.
+
+Every member logs the same election ("became leader", "elected leader", "changed leader"), and
+a restarted member logs the current term again: counting log lines over-counts. Grouping by
+term counts each election once, whoever saw it, and keeps who saw it and who campaigned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import polars as pl
+
+LEADER_KINDS = ["raft_became_leader", "raft_leader_elected", "raft_leader_changed"]
+
+
+@dataclass
+class Election:
+    term: int
+    leader_id: str
+    leader: str
+    ts: datetime | None
+    previous_leader: str | None
+    observed_by: list[str]
+    candidates: list[str] = field(default_factory=list)
+    evidence: dict = field(default_factory=dict)
+
+
+def _name(ids: dict[str, str], hex_id: str | None) -> str | None:
+    if hex_id is None:
+        return None
+    return ids.get(hex_id, hex_id)
+
+
+def election_timeline(events: pl.DataFrame, id_names: dict[str, str]) -> list[Election]:
+    lead = events.filter(pl.col("kind").is_in(LEADER_KINDS) & pl.col("term").is_not_null())
+    if lead.height == 0:
+        return []
+    lead = lead.with_columns(
+        leader_hex=pl.when(pl.col("kind") == "raft_became_leader")
+        .then(pl.col("self_id"))
+        .otherwise(pl.col("leader_id"))
+    ).sort("term", "ts", "member", "line", nulls_last=True)
+    terms = lead.group_by("term", maintain_order=True).agg(
+        pl.col("leader_hex").first(),
+        pl.col("ts").min(),
+        pl.col("member").unique().sort().alias("observed_by"),
+        pl.col("file").first(),
+        pl.col("line").first(),
+        pl.col("excerpt").first(),
+        pl.col("ts").first().alias("evidence_ts"),
+    )
+    campaigns = (
+        events.filter((pl.col("kind") == "raft_became_candidate") & pl.col("term").is_not_null())
+        .group_by("term")
+        .agg(pl.col("member").unique().sort().alias("candidates"))
+    )
+    terms = terms.join(campaigns, on="term", how="left").sort("term")
+    out: list[Election] = []
+    previous: str | None = None
+    for row in terms.iter_rows(named=True):
+        leader = _name(id_names, row["leader_hex"]) or "?"
+        out.append(
+            Election(
+                term=int(row["term"]),
+                leader_id=row["leader_hex"],
+                leader=leader,
+                ts=row["ts"],
+                previous_leader=previous,
+                observed_by=list(row["observed_by"]),
+                candidates=list(row["candidates"] or []),
+                evidence={
+                    "file": row["file"],
+                    "line": row["line"],
+                    "ts": row["evidence_ts"],
+                    "excerpt": row["excerpt"],
+                },
+            )
+        )
+        previous = leader
+    return out

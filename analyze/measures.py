@@ -1,0 +1,300 @@
+"""Per-member and cluster measures ("signals") that the rules judge.
+
+A signal is a number or None. None means *not measured* (no source in this bundle), which the
+rules report as such: it never passes silently. Log-derived latencies summarise logged slow
+events only and are named so (``wal_fsync_slow_*``, ``slow_apply_*``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import polars as pl
+
+from analyze.elections import Election, election_timeline
+from analyze.stats import per_member
+from analyze.window import Window
+from gather.bundle import Bundle
+from gather.etcd_info import EndpointHealth, EndpointStatus
+
+NETWORK_KINDS = ["peer_unhealthy", "message_dropped", "stream_lost", "peer_inactive"]
+# Signals that only metrics can give; the logs never carry them (see the catalogue's notes).
+METRIC_ONLY_SIGNALS = ("wal_fsync_p99_ms", "backend_commit_p99_ms", "peer_rtt_p99_ms")
+
+
+@dataclass
+class MemberView:
+    name: str
+    id: int | None
+    id_hex: str | None
+    pod: str | None
+    endpoint: str | None
+    version: str | None
+    is_leader: bool | None
+    is_learner: bool
+    alarms: list[str]
+    health: EndpointHealth | None
+    status: EndpointStatus | None
+    log_first: datetime | None
+    log_last: datetime | None
+    restart_times: list[datetime] = field(default_factory=list)
+    signals: dict[str, float | int | None] = field(default_factory=dict)
+
+
+@dataclass
+class ClusterView:
+    members: list[MemberView]
+    elections: list[Election]
+    elections_in_window: list[Election]
+    signals: dict[str, float | int | None]
+    leader: str | None
+    outside_window: dict[str, int]
+    alarm_names: list[str] = field(default_factory=list)
+    alarm_members: list[str] = field(default_factory=list)
+
+
+def in_window(window: Window) -> pl.Expr:
+    cond = pl.lit(True)
+    if window.start is not None:
+        cond = cond & (pl.col("ts") >= window.start)
+    if window.end is not None:
+        cond = cond & (pl.col("ts") <= window.end)
+    return cond & pl.col("ts").is_not_null() if (window.start or window.end) else cond
+
+
+def _member_ids(bundle: Bundle) -> dict[str, int]:
+    ids = {m.name: m.id for m in bundle.info.members if m.name}
+    for hex_id, name in bundle.id_names.items():
+        ids.setdefault(name, int(hex_id, 16))
+    return ids
+
+
+def _endpoint_of(bundle: Bundle, member_id: int | None) -> str | None:
+    for m in bundle.info.members:
+        if m.id == member_id and m.client_urls:
+            return m.client_urls[0]
+    for st in bundle.info.status:
+        if st.member_id == member_id:
+            return st.endpoint
+    return None
+
+
+def _health_of(bundle: Bundle, member_id: int | None, endpoint: str | None) -> EndpointHealth | None:
+    urls = set()
+    for m in bundle.info.members:
+        if m.id == member_id:
+            urls.update(m.client_urls)
+    if endpoint:
+        urls.add(endpoint)
+    for h in bundle.info.health:
+        if h.endpoint in urls:
+            return h
+    return None
+
+
+def _leader_id(bundle: Bundle) -> int | None:
+    votes: dict[int, int] = {}
+    for st in bundle.info.status:
+        if st.leader:
+            votes[st.leader] = votes.get(st.leader, 0) + 1
+    if not votes:
+        return None
+    return max(sorted(votes), key=lambda k: votes[k])
+
+
+def _restart_times(bundle: Bundle, member: str) -> tuple[int, list[datetime]]:
+    starts = (
+        bundle.events.filter((pl.col("member") == member) & (pl.col("kind") == "server_start"))
+        .sort("ts", nulls_last=True)["ts"]
+        .to_list()
+    )
+    restarts_logged = max(len(starts) - 1, 0)
+    has_previous = any(f.member == member and f.kind == "previous" and f.stats.lines > 0 for f in bundle.log_files)
+    pod = bundle.pods.get(f"etcd-{member}")
+    from_pod = pod.restart_count if pod and pod.restart_count is not None else 0
+    count = max(restarts_logged, from_pod, 1 if has_previous else 0)
+    return count, [t for t in starts[1:] if t is not None]
+
+
+def _span(bundle: Bundle, member: str) -> tuple[datetime | None, datetime | None]:
+    firsts = [f.stats.first_ts for f in bundle.log_files if f.member == member and f.stats.first_ts]
+    lasts = [f.stats.last_ts for f in bundle.log_files if f.member == member and f.stats.last_ts]
+    return (min(firsts) if firsts else None, max(lasts) if lasts else None)
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _counts(events: pl.DataFrame, kinds: list[str]) -> dict[str, int]:
+    rows = events.filter(pl.col("kind").is_in(kinds)).group_by("member").len()
+    return dict(rows.iter_rows())
+
+
+def _max_by_member(events: pl.DataFrame, kinds: list[str], value: str) -> dict[str, float]:
+    rows = events.filter(pl.col("kind").is_in(kinds)).group_by("member").agg(pl.col(value).max())
+    return dict(rows.iter_rows())
+
+
+def measure(bundle: Bundle, window: Window) -> ClusterView:
+    events = bundle.events.filter(in_window(window))
+    ids = _member_ids(bundle)
+    leader_id = _leader_id(bundle)
+    fsync = per_member(events, ["wal_fsync_slow"], "took_ms")
+    apply = per_member(events, ["apply_slow"], "took_ms")
+    kinds_count = {
+        k: _counts(events, [k])
+        for k in (
+            "heartbeat_slow",
+            "clock_drift",
+            "peer_unhealthy",
+            "message_dropped",
+            "stream_lost",
+            "peer_inactive",
+            "raft_election_start",
+        )
+    }
+    readindex = _counts(events, ["readindex_slow", "readindex_timeout"])
+    network = _counts(events, NETWORK_KINDS)
+    hb_max = _max_by_member(events, ["heartbeat_slow"], "exceeded_ms")
+    drift_max = _max_by_member(events, ["clock_drift"], "drift_ms")
+
+    members: list[MemberView] = []
+    for name in bundle.member_names:
+        mid = ids.get(name)
+        status = next((s for s in bundle.info.status if mid is not None and s.member_id == mid), None)
+        endpoint = _endpoint_of(bundle, mid)
+        health = _health_of(bundle, mid, endpoint)
+        alarms = sorted({a.alarm for a in bundle.info.alarms if a.member_id == mid})
+        restarts, restart_times = _restart_times(bundle, name)
+        first, last = _span(bundle, name)
+        has_logs = any(f.member == name for f in bundle.log_files)
+        view = MemberView(
+            name=name,
+            id=mid,
+            id_hex=format(mid, "x") if mid is not None else None,
+            pod=f"etcd-{name}" if f"etcd-{name}" in bundle.pods or has_logs else None,
+            endpoint=endpoint,
+            version=status.version if status else None,
+            is_leader=(mid == leader_id) if (leader_id is not None and mid is not None) else None,
+            is_learner=bool(status.is_learner)
+            if status
+            else any(m.is_learner for m in bundle.info.members if m.id == mid),
+            alarms=alarms,
+            health=health,
+            status=status,
+            log_first=first,
+            log_last=last,
+            restart_times=restart_times,
+        )
+        f = fsync.get(name, {})
+        a = apply.get(name, {})
+        db_size = status.db_size if status else None
+        db_in_use = status.db_in_use if status else None
+        quota = status.db_quota if status and status.db_quota else _pod_quota(bundle, name)
+        view.signals = {
+            # metrics-only: no log source exists (see METRIC_ONLY_SIGNALS)
+            "wal_fsync_p99_ms": None,
+            "backend_commit_p99_ms": None,
+            "peer_rtt_p99_ms": None,
+            # logged slow events, in the window
+            "wal_fsync_slow_count": int(f.get("count", 0)) if has_logs else None,
+            "wal_fsync_slow_p50_ms": _round(f.get("p50")),
+            "wal_fsync_slow_p99_ms": _round(f.get("p99")),
+            "wal_fsync_slow_max_ms": _round(f.get("max")),
+            "slow_apply_count": int(a.get("count", 0)) if has_logs else None,
+            "slow_apply_p50_ms": _round(a.get("p50")),
+            "slow_apply_p99_ms": _round(a.get("p99")),
+            "slow_apply_max_ms": _round(a.get("max")),
+            "heartbeat_failures": kinds_count["heartbeat_slow"].get(name, 0) if has_logs else None,
+            "heartbeat_max_exceeded_ms": _round(hb_max.get(name)),
+            "readindex_delays": readindex.get(name, 0) if has_logs else None,
+            "clock_drift_events": kinds_count["clock_drift"].get(name, 0) if has_logs else None,
+            "clock_drift_max_ms": _round(drift_max.get(name)),
+            "network_events": network.get(name, 0) if has_logs else None,
+            "peer_unhealthy_count": kinds_count["peer_unhealthy"].get(name, 0),
+            "message_dropped_count": kinds_count["message_dropped"].get(name, 0),
+            "stream_lost_count": kinds_count["stream_lost"].get(name, 0),
+            "elections_started": kinds_count["raft_election_start"].get(name, 0),
+            "restarts": restarts if (has_logs or name in {p[len("etcd-") :] for p in bundle.pods}) else None,
+            "restarts_in_window": sum(1 for t in restart_times if _within(t, window)),
+            # etcd_info
+            "db_size_bytes": db_size,
+            "db_in_use_bytes": db_in_use,
+            "fragmentation_pct": _round(100.0 * (db_size - db_in_use) / db_size, 2)
+            if db_size and db_in_use is not None
+            else None,
+            "db_quota_bytes": quota,
+            "db_quota_pct": _round(100.0 * db_size / quota, 2) if db_size and quota else None,
+            "raft_term": status.raft_term if status else None,
+            "raft_index": status.raft_index if status else None,
+            "raft_applied_index": status.raft_applied_index if status else None,
+            "alarm_count": len(alarms) if bundle.info.files.get("alarm_list.json") == "ok" else None,
+            "unhealthy": (0 if health.health else 1) if health and health.health is not None else None,
+        }
+        members.append(view)
+
+    elections = election_timeline(bundle.events, bundle.id_names)
+    in_win = [e for e in elections if _within(e.ts, window)]
+    statuses = bundle.info.status
+    terms = [s.raft_term for s in statuses if s.raft_term is not None]
+    leader_name = next((m.name for m in members if m.is_leader), None)
+    cluster_signals: dict[str, float | int | None] = {
+        "member_count": len(bundle.info.members) if bundle.info.members else len(members),
+        "leader_changes": len(in_win) if bundle.log_files else None,
+        "members_without_leader": sum(1 for s in statuses if not s.leader) if statuses else None,
+        "raft_term_spread": (max(terms) - min(terms)) if terms else None,
+        "active_alarms": len(bundle.info.alarms) if bundle.info.files.get("alarm_list.json") == "ok" else None,
+    }
+    not_measured = sum(1 for m in members for s in METRIC_ONLY_SIGNALS if m.signals.get(s) is None)
+    cluster_signals["kpis_not_measured"] = not_measured
+    return ClusterView(
+        members=members,
+        elections=elections,
+        elections_in_window=in_win,
+        signals=cluster_signals,
+        leader=leader_name,
+        outside_window=_outside(bundle.events, window),
+        alarm_names=sorted({a.alarm for a in bundle.info.alarms}),
+        alarm_members=sorted(
+            {
+                bundle.id_names.get(format(a.member_id, "x"), format(a.member_id, "x"))
+                for a in bundle.info.alarms
+                if a.member_id is not None
+            }
+        ),
+    )
+
+
+def _within(ts: datetime | None, window: Window) -> bool:
+    if ts is None:
+        return window.start is None and window.end is None
+    if window.start is not None and ts < window.start:
+        return False
+    return not (window.end is not None and ts > window.end)
+
+
+def _outside(events: pl.DataFrame, window: Window) -> dict[str, int]:
+    """Warning-or-worse events outside the window, so a narrow window never hides them."""
+    loud = events.filter(pl.col("level").is_in(["warn", "error", "dpanic", "panic", "fatal"]))
+    outside = loud.filter(~in_window(window))
+    return {
+        "warning_or_worse": outside.height,
+        "before": outside.filter(pl.col("ts") < window.start).height if window.start else 0,
+        "after": outside.filter(pl.col("ts") > window.end).height if window.end else 0,
+        "undated": outside.filter(pl.col("ts").is_null()).height,
+    }
+
+
+def _pod_quota(bundle: Bundle, member: str) -> int | None:
+    pod = bundle.pods.get(f"etcd-{member}")
+    value = pod.env.get("ETCD_QUOTA_BACKEND_BYTES") if pod else None
+    if value and value.strip().isdigit():
+        return int(value.strip())
+    starts = bundle.events.filter(
+        (pl.col("member") == member) & (pl.col("kind") == "server_start") & pl.col("quota_bytes").is_not_null()
+    )
+    if starts.height:
+        return int(starts.sort("ts", nulls_last=True)["quota_bytes"].to_list()[-1])
+    return None

@@ -1,0 +1,232 @@
+"""The analysis as one JSON-ready dict: what every renderer reads and ``analysis.json`` holds.
+
+Keys listed in the README's schema are stable (``etcd-perf/analysis/v1``); new keys may be added.
+Everything is ordered and formatted deterministically: the same bundle and options give the same
+bytes, whatever the machine or the day.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from analyze.findings import Finding, evaluate
+from analyze.measures import ClusterView, MemberView, measure
+from analyze.rules import Rule
+from analyze.units import fmt_value
+from analyze.window import Window
+from gather.bundle import Bundle
+
+SCHEMA = "etcd-perf/analysis/v1"
+TOOL_VERSION = "0.1.0"
+STATUS_EXIT = {"HEALTHY": 0, "WARNING": 1, "CRITICAL": 2}
+PRIORITY = {"critical": "immediate", "warning": "monitoring", "info": "optimization"}
+
+
+def iso(ts: datetime | None) -> str | None:
+    if ts is None:
+        return None
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _evidence(items: list[dict]) -> list[dict]:
+    return [{"file": e["file"], "line": e["line"], "ts": iso(e["ts"]), "excerpt": e["excerpt"]} for e in items]
+
+
+def _member(m: MemberView) -> dict:
+    s = m.signals
+    health = None
+    if m.health is not None:
+        health = {"healthy": m.health.health, "took_ms": m.health.took_ms, "error": m.health.error}
+    return {
+        "name": m.name,
+        "id": m.id_hex,
+        "id_decimal": str(m.id) if m.id is not None else None,
+        "pod": m.pod,
+        "endpoint": m.endpoint,
+        "is_leader": m.is_leader,
+        "is_learner": m.is_learner,
+        "version": m.version,
+        "db_size_bytes": s["db_size_bytes"],
+        "db_in_use_bytes": s["db_in_use_bytes"],
+        "db_quota_bytes": s["db_quota_bytes"],
+        "fragmentation_pct": s["fragmentation_pct"],
+        "raft_term": s["raft_term"],
+        "raft_index": s["raft_index"],
+        "raft_applied_index": s["raft_applied_index"],
+        "restarts": s["restarts"],
+        "restart_times": [iso(t) for t in m.restart_times],
+        "alarms": m.alarms,
+        "health": health,
+        "log_span": {"start": iso(m.log_first), "end": iso(m.log_last)},
+        "wal_fsync": {
+            "slow_count": s["wal_fsync_slow_count"],
+            "p50_ms": s["wal_fsync_slow_p50_ms"],
+            "p99_ms": s["wal_fsync_slow_p99_ms"],
+            "max_ms": s["wal_fsync_slow_max_ms"],
+            "source": "logs" if s["wal_fsync_slow_count"] is not None else None,
+            "note": "fsyncs over 1 s only: etcd logs no faster fsync; not the p99 of all fsyncs",
+        },
+        "slow_apply": {
+            "count": s["slow_apply_count"],
+            "p50_ms": s["slow_apply_p50_ms"],
+            "p99_ms": s["slow_apply_p99_ms"],
+            "max_ms": s["slow_apply_max_ms"],
+            "source": "logs" if s["slow_apply_count"] is not None else None,
+            "note": "requests over their expected duration (default 100 ms) only",
+        },
+        "backend_commit": {"p99_ms": s["backend_commit_p99_ms"], "source": None, "note": "not measured: no metrics"},
+        "peer_rtt": {"p99_ms": s["peer_rtt_p99_ms"], "source": None, "note": "not measured: no metrics"},
+        "heartbeat_failures": s["heartbeat_failures"],
+        "readindex_delays": s["readindex_delays"],
+        "network_events": s["network_events"],
+        "clock_drift_events": s["clock_drift_events"],
+        "elections_started": s["elections_started"],
+    }
+
+
+def _finding(f: Finding) -> dict:
+    return {
+        "id": f.id,
+        "severity": f.severity,
+        "priority": PRIORITY[f.severity],
+        "subsystem": f.subsystem,
+        "member": f.member,
+        "value": f.value,
+        "value_text": fmt_value(f.value, f.unit),
+        "threshold": f.threshold,
+        "unit": f.unit,
+        "message": f.message,
+        "recommendation": f.recommendation,
+        "evidence": _evidence(f.evidence),
+    }
+
+
+def _cluster(bundle: Bundle, view: ClusterView) -> dict:
+    alarms = [
+        {
+            "member": bundle.id_names.get(format(a.member_id, "x"), format(a.member_id, "x")) if a.member_id else None,
+            "member_id": format(a.member_id, "x") if a.member_id is not None else None,
+            "alarm": a.alarm,
+        }
+        for a in bundle.info.alarms
+    ]
+    return {
+        "member_count": view.signals["member_count"],
+        "leader": view.leader,
+        "leader_changes": view.signals["leader_changes"],
+        "elections": [
+            {
+                "term": e.term,
+                "leader": e.leader,
+                "leader_id": e.leader_id,
+                "ts": iso(e.ts),
+                "previous_leader": e.previous_leader,
+                "candidates": e.candidates,
+                "observed_by": e.observed_by,
+                "in_window": e in view.elections_in_window,
+                "evidence": _evidence([e.evidence]),
+            }
+            for e in view.elections
+        ],
+        "alarms": alarms,
+        "raft_term_spread": view.signals["raft_term_spread"],
+        "object_counts": [
+            {"resource": c.resource, "count": c.count, "size": c.size} for c in bundle.info.object_counts[:20]
+        ],
+    }
+
+
+def _logs(bundle: Bundle, view: ClusterView) -> dict:
+    firsts = [f.stats.first_ts for f in bundle.log_files if f.stats.first_ts]
+    lasts = [f.stats.last_ts for f in bundle.log_files if f.stats.last_ts]
+    return {
+        "span": {"start": iso(min(firsts)) if firsts else None, "end": iso(max(lasts)) if lasts else None},
+        "members": [{"member": m.name, "start": iso(m.log_first), "end": iso(m.log_last)} for m in view.members],
+        "files": [
+            {
+                "file": f.file,
+                "member": f.member,
+                "kind": f.kind,
+                "bytes": f.bytes,
+                "lines": f.stats.lines,
+                "unparsed_lines": f.stats.unparsed,
+                "formats": dict(sorted((f.stats.by_format or {}).items())),
+                "joined_partial_lines": f.stats.joined_partials,
+                "start": iso(f.stats.first_ts),
+                "end": iso(f.stats.last_ts),
+                "problems": f.problems,
+            }
+            for f in bundle.log_files
+        ],
+        "events": int(bundle.events.height),
+        "outside_window": view.outside_window,
+    }
+
+
+def _headline(status: str, findings: list[Finding]) -> str:
+    if not findings or status == "HEALTHY":
+        return "No warning or critical finding in the analysis window."
+    top = findings[0]
+    return top.message[0].upper() + top.message[1:] + "."
+
+
+def build_analysis(bundle: Bundle, window: Window, rules: tuple[Rule, ...]) -> dict:
+    view = measure(bundle, window)
+    kpis, findings = evaluate(bundle, window, view, rules)
+    severities = [f.severity for f in findings]
+    status = "CRITICAL" if "critical" in severities else ("WARNING" if "warning" in severities else "HEALTHY")
+    recs: dict[str, list[dict]] = {"immediate": [], "monitoring": [], "optimization": []}
+    seen: set[tuple[str, str]] = set()
+    for f in findings:
+        key = (PRIORITY[f.severity], f.id)
+        if key in seen:
+            next(r for r in recs[key[0]] if r["id"] == f.id)["members"].append(f.member)
+            continue
+        seen.add(key)
+        recs[key[0]].append({"id": f.id, "recommendation": f.recommendation, "members": [f.member]})
+    for items in recs.values():
+        for r in items:
+            r["members"] = sorted(m for m in r["members"] if m) or None
+    problems = sorted(
+        set(bundle.problems + bundle.info.problems + [f"{f.file}: {p}" for f in bundle.log_files for p in f.problems])
+    )
+    return {
+        "schema": SCHEMA,
+        "tool": {"name": "etcd-perf", "version": TOOL_VERSION},
+        "status": status,
+        "exit_code": STATUS_EXIT[status],
+        "summary": {
+            "headline": _headline(status, findings),
+            "critical": severities.count("critical"),
+            "warnings": severities.count("warning"),
+            "info": severities.count("info"),
+            "kpis_not_measured": sum(1 for k in kpis if k["status"] == "not_measured"),
+        },
+        "bundle": {
+            "path": bundle.source,
+            "format": bundle.format,
+            "collected_at": iso(bundle.collected_at),
+            "collected_at_source": bundle.collected_at_source,
+            "damaged": bundle.damaged,
+            "etcd_info_files": dict(sorted(bundle.info.files.items())),
+            "pods": bundle.pod_dirs,
+        },
+        "window": {
+            "start": iso(window.start),
+            "end": iso(window.end),
+            "minutes": window.minutes,
+            "label": window.label,
+        },
+        "logs": _logs(bundle, view),
+        "members": [_member(m) for m in view.members],
+        "cluster": _cluster(bundle, view),
+        "kpis": kpis,
+        "findings": [_finding(f) for f in findings],
+        "recommendations": recs,
+        "data_quality": {
+            "problems": problems,
+            "unparsed_lines": sum(f.stats.unparsed for f in bundle.log_files),
+            "invalid_json_lines": sum(f.stats.invalid_json for f in bundle.log_files),
+            "lines": sum(f.stats.lines for f in bundle.log_files),
+        },
+    }

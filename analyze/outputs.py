@@ -1,0 +1,153 @@
+"""The output directory: every report file, written all at once or not at all.
+
+Files are rendered into a sibling temp dir which then replaces the target in one rename, so a
+crash or a full disk never leaves a half-overwritten analysis behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import orjson
+import polars as pl
+
+from analyze.measures import in_window
+from analyze.render import render_html, render_json, render_markdown, render_text
+from analyze.window import Window
+from gather.bundle import Bundle
+
+DETAIL_KINDS = {
+    "disk_metrics.txt": ["wal_fsync_slow"],
+    "backend_raw_logs.txt": ["apply_slow", "apply_failed"],
+    "leader_metrics.txt": [
+        "raft_election_start",
+        "raft_became_candidate",
+        "raft_became_precandidate",
+        "raft_became_leader",
+        "raft_became_follower",
+        "raft_leader_elected",
+        "raft_leader_lost",
+        "raft_leader_changed",
+        "raft_higher_term",
+        "raft_no_leader",
+        "heartbeat_slow",
+        "tick_missed",
+        "leadership_transfer",
+    ],
+    "network_metrics.txt": [
+        "peer_unhealthy",
+        "stream_lost",
+        "peer_inactive",
+        "peer_active",
+        "message_dropped",
+        "clock_drift",
+    ],
+    "compaction_metrics.txt": [
+        "compaction_finished",
+        "compaction_failed",
+        "defrag_started",
+        "defrag_finished",
+        "defrag_failed",
+    ],
+}
+
+
+def analysis_id(source: str, analysis: dict) -> str:
+    """``<bundle name>-<collection time>``: from the bundle, never from the clock."""
+    name = Path(source.rstrip("/")).name or "bundle"
+    for suffix in (".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tar", ".zip"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "bundle"
+    stamp = (analysis["bundle"]["collected_at"] or "undated").replace("-", "").replace(":", "")
+    stamp = re.sub(r"\.\d+", "", stamp)
+    return f"{name[:80]}-{stamp}"
+
+
+def _detail_lines(bundle: Bundle, window: Window, kinds: list[str]) -> bytes:
+    rows = bundle.events.filter(pl.col("kind").is_in(kinds) & in_window(window)).sort("ts", "member", "file", "line")
+    if rows.height == 0:
+        return b"# no such events in the analysis window\n"
+    text = rows.select(
+        pl.format(
+            "{} {} {} {}:{} {}",
+            pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").fill_null("-"),
+            pl.col("member"),
+            pl.col("kind"),
+            pl.col("file"),
+            pl.col("line"),
+            pl.col("excerpt").str.replace_all(r"[\x00-\x08\x0b-\x1f\x7f]", "\u00bf"),
+        )
+    ).to_series()
+    return ("\n".join(text.to_list()) + "\n").encode("utf-8")
+
+
+def _db_status(analysis: dict) -> bytes:
+    lines = []
+    for m in analysis["members"]:
+        size, used = m["db_size_bytes"], m["db_in_use_bytes"]
+        lines += [
+            f"Member: {m['name']} ({m['id'] or '?'})",
+            f"  Endpoint: {m['endpoint'] or '?'}",
+            f"  DB Size: {size if size is not None else '?'} bytes",
+            f"  DB In Use: {used if used is not None else '?'} bytes",
+            f"  Fragmentation: {m['fragmentation_pct'] if m['fragmentation_pct'] is not None else '?'}%",
+            f"  Quota: {m['db_quota_bytes'] if m['db_quota_bytes'] is not None else '?'} bytes",
+            f"  Leader: {'YES' if m['is_leader'] else ('NO' if m['is_leader'] is False else '?')}",
+            f"  Raft Term: {m['raft_term'] if m['raft_term'] is not None else '?'}",
+            f"  Raft Index: {m['raft_index'] if m['raft_index'] is not None else '?'}",
+            "",
+        ]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _topology(analysis: dict) -> bytes:
+    topo = {
+        "members": [
+            {k: m[k] for k in ("name", "id", "id_decimal", "pod", "endpoint", "is_leader", "is_learner", "version")}
+            for m in analysis["members"]
+        ],
+        "leader": analysis["cluster"]["leader"],
+        "elections": analysis["cluster"]["elections"],
+    }
+    return orjson.dumps(topo, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def render_all(bundle: Bundle, window: Window, analysis: dict, export_html: bool) -> dict[str, bytes]:
+    files = {
+        "executive_performance_report.txt": render_text(analysis).encode("utf-8"),
+        "analysis.json": render_json(analysis),
+        "performance_report.md": render_markdown(analysis).encode("utf-8"),
+        "cluster_topology.json": _topology(analysis),
+        "db_status_summary.txt": _db_status(analysis),
+    }
+    for name, kinds in DETAIL_KINDS.items():
+        files[name] = _detail_lines(bundle, window, kinds)
+    if export_html:
+        files["performance_report.html"] = render_html(analysis).encode("utf-8")
+    return files
+
+
+def write_outputs(directory: Path, files: dict[str, bytes]) -> None:
+    directory = directory.resolve()
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    try:
+        for name, data in sorted(files.items()):
+            (staging / name).write_bytes(data)
+        old = None
+        if directory.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old-", dir=directory.parent))
+            os.rmdir(old)
+            os.rename(directory, old)
+        os.rename(staging, directory)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

@@ -1,0 +1,183 @@
+"""Renderers: the analysis dict to text, markdown, HTML (jinja2 templates) and JSON (orjson).
+
+Everything that comes from the bundle is untrusted text: HTML is autoescaped, markdown is
+escaped so a log line cannot become a link or markup, and control characters are removed from
+text output so a crafted line cannot drive the reader's terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+import orjson
+from jinja2 import Environment, FunctionLoader, StrictUndefined, select_autoescape
+
+from analyze.units import fmt_value
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x1b]")
+MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
+STATUS_MARK = {"pass": "OK", "warning": "WARNING", "critical": "CRITICAL", "not_measured": "NOT MEASURED"}
+
+
+def clean(text: object) -> str:
+    """Bundle text for a terminal or a text file: no control characters, no escape sequences."""
+    return CONTROL.sub("\N{REPLACEMENT CHARACTER}", "" if text is None else str(text))
+
+
+def md(text: object) -> str:
+    """Bundle text for markdown: markup characters escaped, HTML neutralised, one line."""
+    s = clean(text).replace("\r", " ").replace("\n", " ")
+    s = MD_SPECIAL.sub(r"\\\1", s)
+    return s.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def md_code(text: object) -> str:
+    """Bundle text inside a markdown code span, which renders nothing inside it as markup."""
+    s = clean(text).replace("\n", " ").replace("`", "'")
+    return f"`` {s} ``"
+
+
+def short_ts(ts: str | None) -> str:
+    if not ts:
+        return "-"
+    return ts.replace("T", " ").rstrip("Z")[:23] + "Z"
+
+
+def table(headers: list[str], rows: list[list[object]]) -> str:
+    """A plain-text table with columns padded to their widest cell."""
+    cells = [[clean(c) for c in headers]] + [[clean(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def kpi_rows(analysis: dict) -> list[list[str]]:
+    rows = []
+    for k in analysis["kpis"]:
+        rows.append(
+            [
+                k["name"],
+                k["member"] or "cluster",
+                fmt_value(k["value"], k["unit"]),
+                fmt_value(k["threshold"], k["unit"]),
+                STATUS_MARK[k["status"]],
+                k["source"] or "-",
+            ]
+        )
+    return rows
+
+
+def member_rows(analysis: dict) -> list[list[str]]:
+    rows = []
+    for m in analysis["members"]:
+        fs, ap = m["wal_fsync"], m["slow_apply"]
+        fsync = (
+            "-"
+            if fs["slow_count"] is None
+            else (f"{fs['slow_count']}" + (f" (max {fmt_value(fs['max_ms'], 'ms')})" if fs["slow_count"] else ""))
+        )
+        applies = (
+            "-"
+            if ap["count"] is None
+            else (f"{ap['count']}" + (f" (p99 {fmt_value(ap['p99_ms'], 'ms')})" if ap["count"] else ""))
+        )
+        health = "-" if m["health"] is None else ("ok" if m["health"]["healthy"] else "FAILED")
+        rows.append(
+            [
+                m["name"],
+                m["id"] or "-",
+                {True: "yes", False: "no", None: "?"}[m["is_leader"]],
+                m["version"] or "-",
+                fmt_value(m["db_size_bytes"], "bytes") if m["db_size_bytes"] is not None else "-",
+                fmt_value(m["fragmentation_pct"], "pct") if m["fragmentation_pct"] is not None else "-",
+                str(m["raft_term"]) if m["raft_term"] is not None else "-",
+                fsync,
+                applies,
+                "-" if m["heartbeat_failures"] is None else str(m["heartbeat_failures"]),
+                "-" if m["restarts"] is None else str(m["restarts"]),
+                ", ".join(m["alarms"]) or "-",
+                health,
+            ]
+        )
+    return rows
+
+
+MEMBER_HEADERS = [
+    "member",
+    "id",
+    "leader",
+    "version",
+    "db size",
+    "frag",
+    "term",
+    "fsyncs>1s",
+    "slow applies",
+    "late heartbeats",
+    "restarts",
+    "alarms",
+    "health",
+]
+KPI_HEADERS = ["KPI", "member", "value", "threshold", "status", "source"]
+
+
+def election_rows(analysis: dict) -> list[list[str]]:
+    return [
+        [
+            str(e["term"]),
+            short_ts(e["ts"]),
+            e["leader"],
+            e["previous_leader"] or "-",
+            ", ".join(e["candidates"]) or "-",
+            ", ".join(e["observed_by"]),
+            "yes" if e["in_window"] else "no",
+        ]
+        for e in analysis["cluster"]["elections"]
+    ]
+
+
+ELECTION_HEADERS = ["term", "time (UTC)", "leader", "previous", "campaigned", "seen by", "in window"]
+
+
+def _template_source(name: str) -> str:
+    return resources.files("analyze").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def _environment(autoescape: bool) -> Environment:
+    env = Environment(
+        loader=FunctionLoader(_template_source),
+        autoescape=select_autoescape(["html.j2"]) if autoescape else False,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(clean=clean, md=md, md_code=md_code, v=fmt_value, ts=short_ts)
+    env.globals.update(
+        table=table,
+        kpi_rows=kpi_rows,
+        member_rows=member_rows,
+        election_rows=election_rows,
+        KPI_HEADERS=KPI_HEADERS,
+        MEMBER_HEADERS=MEMBER_HEADERS,
+        ELECTION_HEADERS=ELECTION_HEADERS,
+        STATUS_MARK=STATUS_MARK,
+    )
+    return env
+
+
+def render_text(analysis: dict, template: str = "report.txt.j2") -> str:
+    return _environment(False).get_template(template).render(a=analysis)
+
+
+def render_markdown(analysis: dict) -> str:
+    return _environment(False).get_template("report.md.j2").render(a=analysis)
+
+
+def render_html(analysis: dict) -> str:
+    return _environment(True).get_template("report.html.j2").render(a=analysis)
+
+
+def render_json(analysis: dict) -> bytes:
+    return orjson.dumps(analysis, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"

@@ -1,0 +1,145 @@
+"""The rule catalogue (``rules.yaml``) and the one function that judges a value by a rule.
+
+Thresholds are data: ``--thresholds FILE`` overrides any rule's numbers by id, so a site with
+different hardware guidance changes YAML, not code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from gather.errors import BundleError
+
+SEVERITIES = ("info", "warning", "critical")
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+OVERRIDABLE = ("info", "warning", "critical", "op", "enabled")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    signal: str
+    scope: str
+    unit: str
+    subsystem: str
+    message: str
+    recommendation: str
+    op: str = ">"
+    info: float | None = None
+    warning: float | None = None
+    critical: float | None = None
+    kpi: bool = False
+    enabled: bool = True
+    evidence: tuple[str, ...] = field(default_factory=tuple)
+    evidence_sort: str | None = None
+
+    def judge(self, value: float | None) -> tuple[str | None, float | None]:
+        """(severity, threshold breached) for a value; (None, None) when it passes or is unknown."""
+        if value is None:
+            return None, None
+        for severity in ("critical", "warning", "info"):
+            threshold = getattr(self, severity)
+            if threshold is None:
+                continue
+            if (value >= threshold) if self.op == ">=" else (value > threshold):
+                return severity, threshold
+        return None, None
+
+    @property
+    def reference_threshold(self) -> float | None:
+        """The threshold a KPI row shows: the first one that is more than informational."""
+        for t in (self.warning, self.critical, self.info):
+            if t is not None:
+                return t
+        return None
+
+
+def _rule(entry: dict, where: str) -> Rule:
+    required = ("id", "name", "signal", "scope", "unit", "subsystem", "message", "recommendation")
+    missing = [k for k in required if k not in entry]
+    if missing:
+        raise ValueError(f"{where}: missing {missing}")
+    if entry["scope"] not in ("member", "cluster"):
+        raise ValueError(f"{where}: scope must be member or cluster")
+    if entry.get("op", ">") not in (">", ">="):
+        raise ValueError(f"{where}: op must be > or >=")
+    return Rule(
+        id=str(entry["id"]),
+        name=str(entry["name"]),
+        signal=str(entry["signal"]),
+        scope=str(entry["scope"]),
+        unit=str(entry["unit"]),
+        subsystem=str(entry["subsystem"]),
+        message=" ".join(str(entry["message"]).split()),
+        recommendation=" ".join(str(entry["recommendation"]).split()),
+        op=str(entry.get("op", ">")),
+        info=entry.get("info"),
+        warning=entry.get("warning"),
+        critical=entry.get("critical"),
+        kpi=bool(entry.get("kpi", False)),
+        enabled=bool(entry.get("enabled", True)),
+        evidence=tuple(entry.get("evidence") or ()),
+        evidence_sort=entry.get("evidence_sort"),
+    )
+
+
+@cache
+def default_rules() -> tuple[Rule, ...]:
+    text = resources.files("analyze").joinpath("rules.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    return tuple(_rule(e, f"rules.yaml entry {i}") for i, e in enumerate(data["rules"]))
+
+
+def _number(value: object, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BundleError(f"{where}: expected a number or null, got {value!r}")
+    return value
+
+
+def apply_overrides(rules: tuple[Rule, ...], path: Path) -> tuple[Rule, ...]:
+    """Rules with thresholds from a YAML file: ``{rule_id: {warning: N, critical: N, enabled: bool}}``.
+
+    The file may also wrap that mapping in a top-level ``thresholds:`` key.
+    """
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise BundleError(f"--thresholds {path}: no such file") from exc
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise BundleError(f"--thresholds {path}: cannot read it as YAML ({str(exc).splitlines()[0]})") from exc
+    if isinstance(data, dict) and isinstance(data.get("thresholds"), dict):
+        data = data["thresholds"]
+    if data is None:
+        return rules
+    if not isinstance(data, dict):
+        raise BundleError(f"--thresholds {path}: expected a mapping of rule id to thresholds")
+    by_id = {r.id: r for r in rules}
+    for rule_id, values in data.items():
+        if rule_id not in by_id:
+            raise BundleError(f"--thresholds {path}: unknown rule id {rule_id!r} (known: {', '.join(sorted(by_id))})")
+        if not isinstance(values, dict):
+            raise BundleError(f"--thresholds {path}: {rule_id} must map to thresholds, e.g. {{warning: 20}}")
+        changes: dict[str, object] = {}
+        for key, value in values.items():
+            if key not in OVERRIDABLE:
+                raise BundleError(
+                    f"--thresholds {path}: {rule_id}.{key} cannot be overridden ({', '.join(OVERRIDABLE)})"
+                )
+            if key == "enabled":
+                changes[key] = bool(value)
+            elif key == "op":
+                if value not in (">", ">="):
+                    raise BundleError(f"--thresholds {path}: {rule_id}.op must be > or >=")
+                changes[key] = value
+            else:
+                changes[key] = _number(value, f"--thresholds {path}: {rule_id}.{key}")
+        by_id[rule_id] = replace(by_id[rule_id], **changes)
+    return tuple(by_id[r.id] for r in rules)

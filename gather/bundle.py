@@ -1,0 +1,271 @@
+"""A bundle, read: etcd_info records, pod specs, and one typed events frame for all members.
+
+This is the hand-over point between ``gather`` and ``analyze``: everything downstream works on
+this object and never opens a file of the bundle again. Paths in it are labels relative to the
+bundle root (the archive member names), so reports point the reader at the exact file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import lzma
+import re
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import polars as pl
+
+from gather.archive import OpenedBundle
+from gather.catalogue import Catalogue, default_catalogue
+from gather.etcd_info import EtcdInfo, read_etcd_info
+from gather.layout import Layout, LogFileRef, PodDir, discover
+from gather.logparse import LineStats, event_schema, parse_lines
+from gather.podspec import PodSpec, read_pod_list, read_pod_spec
+
+CRI_TAGGED = re.compile(rb"^\S+ (?:stdout|stderr) [FP] ")
+TIMESTAMP_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(\.\d+)? ([+-]\d{4})")
+
+
+@dataclass
+class LogFileInfo:
+    member: str
+    pod: str
+    file: str
+    kind: str
+    order: int
+    bytes: int
+    stats: LineStats
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Bundle:
+    source: str
+    format: str
+    collected_at: datetime | None
+    collected_at_source: str
+    info: EtcdInfo
+    pods: dict[str, PodSpec]
+    pod_dirs: list[str]
+    member_names: list[str]
+    log_files: list[LogFileInfo]
+    events: pl.DataFrame
+    id_names: dict[str, str]
+    manifest: dict | None = None
+    etcd_info_dir: str | None = None
+    problems: list[str] = field(default_factory=list)
+    damaged: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.source
+
+
+def _decompress(path: Path) -> tuple[bytes, str | None]:
+    """File bytes, gunzipped/unxz'd as needed; a truncated stream yields what was readable."""
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(data), None
+        except (OSError, EOFError, zlib.error):
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            try:
+                out = d.decompress(data)
+            except zlib.error:
+                out = b""
+            return out, "compressed log is truncated or damaged; read what was readable"
+    if data[:6] == b"\xfd7zXZ\x00":
+        try:
+            return lzma.decompress(data), None
+        except (lzma.LZMAError, EOFError):
+            return b"", "xz log is damaged"
+    return data, None
+
+
+def _lines_frame(source: Path | bytes) -> pl.LazyFrame:
+    return pl.scan_lines(source, name="raw").with_row_index("line", offset=1)
+
+
+def _read_log(ref: LogFileRef, catalogue: Catalogue) -> tuple[pl.DataFrame, LineStats, list[str]]:
+    problems: list[str] = []
+    with open(ref.path, "rb") as fh:
+        head = fh.read(4096)
+    compressed = head[:2] == b"\x1f\x8b" or head[:6] == b"\xfd7zXZ\x00"
+    join = ref.kind == "rotated" or bool(CRI_TAGGED.match(head))
+    if not compressed:
+        try:
+            events, stats = parse_lines(_lines_frame(ref.path), catalogue, join)
+            return events, stats, problems
+        except pl.exceptions.ComputeError:
+            pass  # invalid UTF-8 somewhere: fall back to a lossy decode below
+    data, note = _decompress(ref.path)
+    if note:
+        problems.append(note)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="replace")
+        problems.append("invalid UTF-8 replaced with U+FFFD")
+    if not text:
+        return pl.DataFrame(schema=event_schema(catalogue)), LineStats(by_format={}), problems
+    events, stats = parse_lines(_lines_frame(text.encode("utf-8")), catalogue, join)
+    return events, stats, problems
+
+
+def _collected_at(layout: Layout, manifest: dict | None) -> tuple[datetime | None, str]:
+    if manifest and isinstance(manifest.get("collected_at"), str):
+        try:
+            return datetime.fromisoformat(manifest["collected_at"].replace("Z", "+00:00")).astimezone(UTC), "manifest"
+        except ValueError:
+            pass
+    if layout.timestamp_file is not None:
+        stamps = []
+        for line in layout.timestamp_file.read_text(errors="replace").splitlines():
+            m = TIMESTAMP_LINE.match(line.strip())
+            if m:
+                frac = (m.group(2) or ".0")[1:7].ljust(6, "0")
+                off = m.group(3)
+                tz = timezone(timedelta(hours=int(off[:3]), minutes=int(off[0] + off[3:])))
+                base = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=tz)
+                stamps.append((base + timedelta(microseconds=int(frac))).astimezone(UTC))
+        if stamps:
+            return max(stamps), "must-gather timestamp file"
+    return None, "newest log line"
+
+
+def _read_manifest(layout: Layout, problems: list[str]) -> dict | None:
+    if layout.manifest is None:
+        return None
+    try:
+        data = json.loads(layout.manifest.read_bytes().decode("utf-8", errors="replace"))
+    except ValueError:
+        problems.append(f"{layout.rel(layout.manifest)} is not valid JSON")
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _pod_specs(layout: Layout, problems: list[str]) -> dict[str, PodSpec]:
+    specs = read_pod_list(layout.pod_list_yaml) if layout.pod_list_yaml else {}
+    for pod in layout.pods:
+        if pod.yaml is None:
+            continue
+        spec, problem = read_pod_spec(pod.yaml)
+        if problem:
+            problems.append(f"{pod.rel}: {problem}")
+        if spec is not None:
+            specs[pod.name] = spec
+    return specs
+
+
+def _dedupe_overlaps(events: pl.DataFrame) -> pl.DataFrame:
+    """Rotated, previous and current logs overlap: an event seen in two files counts once."""
+    if events.height == 0:
+        return events
+    keys = ["member", "ts", "kind", "excerpt"]
+    return events.filter(
+        pl.col("file_order") == pl.col("file_order").min().over(keys, mapping_strategy="group_to_rows")
+    )
+
+
+def _id_names(info: EtcdInfo, events: pl.DataFrame) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for m in info.members:
+        if m.name:
+            names[format(m.id, "x")] = m.name
+    if events.height:
+        own = (
+            events.filter(
+                pl.col("local_id").is_not_null()
+                & pl.col("kind").is_in(["server_identity", "member_restarting", "member_starting"])
+            )
+            .select("local_id", "member")
+            .unique()
+            .sort("local_id", "member")
+        )
+        for local_id, member in own.iter_rows():
+            names.setdefault(local_id, member)
+    return names
+
+
+def load_bundle(opened: OpenedBundle, source_label: str, catalogue: Catalogue | None = None) -> Bundle:
+    catalogue = catalogue or default_catalogue()
+    layout = discover(opened.root)
+    problems = list(opened.problems)
+    manifest = _read_manifest(layout, problems)
+    info = read_etcd_info(layout.etcd_info)
+    if layout.etcd_info is not None:
+        info.problems = [p.replace("etcd_info/", layout.rel(layout.etcd_info) + "/", 1) for p in info.problems]
+    pods = _pod_specs(layout, problems)
+
+    frames: list[pl.DataFrame] = []
+    files: list[LogFileInfo] = []
+    order = 0
+    for pod in layout.pods:
+        frames_pod, files_pod, order = _read_pod_logs(pod, catalogue, order)
+        frames.extend(frames_pod)
+        files.extend(files_pod)
+    schema = {"member": pl.String(), "file": pl.String(), "file_kind": pl.String(), "file_order": pl.Int32()}
+    schema.update(event_schema(catalogue))
+    events = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=schema)
+    events = _dedupe_overlaps(events.select(list(schema))).sort("ts", "member", "file_order", "line", nulls_last=True)
+
+    collected_at, source = _collected_at(layout, manifest)
+    if collected_at is None:
+        last = [f.stats.last_ts for f in files if f.stats.last_ts is not None]
+        collected_at = max(last) if last else None
+        source = "newest log line" if last else "unknown"
+
+    member_names = sorted({p.member for p in layout.pods} | {m.name for m in info.members if m.name})
+    if not layout.pods:
+        problems.append("no etcd pod logs found (namespaces/openshift-etcd/pods/etcd-*/etcd/etcd/logs)")
+    return Bundle(
+        source=source_label,
+        format="collect bundle"
+        if manifest
+        else ("must-gather " + opened.format if opened.format != "directory" else "must-gather directory"),
+        collected_at=collected_at,
+        collected_at_source=source,
+        info=info,
+        pods=pods,
+        pod_dirs=[p.rel for p in layout.pods],
+        member_names=member_names,
+        log_files=files,
+        events=events,
+        id_names=_id_names(info, events),
+        manifest=manifest,
+        etcd_info_dir=layout.rel(layout.etcd_info) if layout.etcd_info else None,
+        problems=problems,
+        damaged=opened.damaged,
+    )
+
+
+def _read_pod_logs(pod: PodDir, catalogue: Catalogue, order: int) -> tuple[list[pl.DataFrame], list[LogFileInfo], int]:
+    frames: list[pl.DataFrame] = []
+    files: list[LogFileInfo] = []
+    for ref in pod.logs:
+        events, stats, problems = _read_log(ref, catalogue)
+        files.append(
+            LogFileInfo(
+                member=pod.member,
+                pod=pod.name,
+                file=ref.rel,
+                kind=ref.kind,
+                order=order,
+                bytes=ref.path.stat().st_size,
+                stats=stats,
+                problems=problems,
+            )
+        )
+        frames.append(
+            events.with_columns(
+                member=pl.lit(pod.member),
+                file=pl.lit(ref.rel),
+                file_kind=pl.lit(ref.kind),
+                file_order=pl.lit(order, dtype=pl.Int32),
+            )
+        )
+        order += 1
+    return frames, files, order

@@ -1,0 +1,114 @@
+"""The message catalogue (``messages.yaml``): which etcd log lines become which typed events.
+
+Kept as data so that a support engineer who meets a new wording adds one YAML entry, not code.
+Validated on load, so a typo in a field name or a regex fails loudly in tests, not silently in
+a customer's report.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import polars as pl
+import yaml
+
+FIELD_TYPES: dict[str, pl.DataType] = {
+    "duration": pl.Float64(),
+    "uint": pl.UInt64(),
+    "int": pl.Int64(),
+    "hex": pl.String(),
+    "str": pl.String(),
+    "bool": pl.Boolean(),
+}
+LINE_FORMATS = ("zap", "capnslog", "raft", "text")
+
+
+@dataclass(frozen=True)
+class MessageRule:
+    """One wording of one etcd message."""
+
+    kind: str
+    subsystem: str
+    needle: str
+    formats: tuple[str, ...]
+    match: str
+    json: dict[str, str] = field(default_factory=dict)
+    versions: str = ""
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return tuple(re.compile(self.match).groupindex)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    fields: dict[str, str]
+    messages: tuple[MessageRule, ...]
+
+    def dtype(self, name: str) -> pl.DataType:
+        return FIELD_TYPES[self.fields[name]]
+
+    @property
+    def needles(self) -> list[str]:
+        return sorted({m.needle for m in self.messages})
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted({m.kind for m in self.messages})
+
+    def subsystem_of(self) -> dict[str, str]:
+        return {m.kind: m.subsystem for m in self.messages}
+
+
+def _rule(entry: dict, declared: dict[str, str], where: str) -> MessageRule:
+    missing = {"kind", "subsystem", "needle", "formats", "match"} - entry.keys()
+    if missing:
+        raise ValueError(f"{where}: missing {sorted(missing)}")
+    formats = tuple(entry["formats"])
+    bad = [f for f in formats if f not in LINE_FORMATS]
+    if bad:
+        raise ValueError(f"{where}: unknown formats {bad}")
+    try:
+        compiled = re.compile(entry["match"])
+    except re.error as exc:
+        raise ValueError(f"{where}: bad regex: {exc}") from exc
+    json_map = dict(entry.get("json") or {})
+    for name in [*compiled.groupindex, *json_map]:
+        if name not in declared:
+            raise ValueError(f"{where}: field {name!r} is not declared under 'fields'")
+    if json_map and "zap" not in formats:
+        raise ValueError(f"{where}: 'json' fields need the zap format")
+    return MessageRule(
+        kind=str(entry["kind"]),
+        subsystem=str(entry["subsystem"]),
+        needle=str(entry["needle"]),
+        formats=formats,
+        match=str(entry["match"]),
+        json=json_map,
+        versions=str(entry.get("versions", "")),
+    )
+
+
+def parse_catalogue(data: dict, where: str = "messages.yaml") -> Catalogue:
+    declared = {str(k): str(v) for k, v in (data.get("fields") or {}).items()}
+    for name, typ in declared.items():
+        if typ not in FIELD_TYPES:
+            raise ValueError(f"{where}: field {name!r} has unknown type {typ!r}")
+    rules = tuple(_rule(e, declared, f"{where} entry {i}") for i, e in enumerate(data.get("messages") or []))
+    return Catalogue(fields=declared, messages=rules)
+
+
+def load_catalogue(path: Path | None = None) -> Catalogue:
+    if path is None:
+        return default_catalogue()
+    return parse_catalogue(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+
+
+@cache
+def default_catalogue() -> Catalogue:
+    text = resources.files("gather").joinpath("messages.yaml").read_text(encoding="utf-8")
+    return parse_catalogue(yaml.safe_load(text))

@@ -1,0 +1,39 @@
+"""Go ``time.Duration.String()`` text to milliseconds, as a polars expression.
+
+etcd prints every latency with Go's duration formatter: ``661ns``, ``233.675µs`` (U+00B5, and
+U+03BC or ``us`` from other writers), ``4.1ms``, ``1.04s``, ``1m15.8s``, ``1h0m0s``, maybe with a
+leading ``-``. Greps for ``[0-9]+ms`` silently drop everything printed in seconds; this parses all
+forms in one vectorised pass and yields null for anything that is not a duration.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+# Anchored at both ends, so "41ms" can only parse as 41 ms and never as 41 minutes + "s".
+DURATION_PATTERN = (
+    r"^(?P<sign>-)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?"
+    r"(?:(?P<v>\d+(?:\.\d+)?)(?P<unit>ns|us|µs|μs|ms|s))?$"
+)
+
+_UNIT_MS = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "μs": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def duration_ms(expr: pl.Expr) -> pl.Expr:
+    """Milliseconds (Float64) of a Go duration string; null when the text is not one."""
+    text = expr.str.strip_chars()
+    parts = text.str.extract_groups(DURATION_PATTERN)
+    hours = parts.struct.field("h").cast(pl.Float64, strict=False).fill_null(0.0)
+    minutes = parts.struct.field("m").cast(pl.Float64, strict=False).fill_null(0.0)
+    value = parts.struct.field("v").cast(pl.Float64, strict=False)
+    unit = parts.struct.field("unit").replace_strict(_UNIT_MS, default=None, return_dtype=pl.Float64)
+    seconds_part = (value * unit).fill_null(0.0)
+    total = hours * 3_600_000.0 + minutes * 60_000.0 + seconds_part
+    sign = pl.when(parts.struct.field("sign") == "-").then(-1.0).otherwise(1.0)
+    has_any = (
+        parts.struct.field("h").is_not_null()
+        | parts.struct.field("m").is_not_null()
+        | parts.struct.field("v").is_not_null()
+    )
+    # "0s" and friends are durations; an empty string or junk is not.
+    return pl.when(has_any & text.str.len_chars().gt(0)).then(total * sign).otherwise(None)

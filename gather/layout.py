@@ -1,0 +1,136 @@
+"""Where etcd's files live in a bundle, wherever its root is.
+
+A must-gather has a ``must-gather.local.*`` wrapper, one or several image directories, or none;
+archives are repacked without the top folder; our own collect bundle adds ``bundle.json``. So the
+tree is walked once and everything is found by shape, not by a fixed path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Pods in openshift-etcd that are not etcd members.
+NOT_MEMBER_PODS = re.compile(
+    r"^etcd-(guard|quorum-guard|installer|revision-pruner|operator)-|^(installer|revision-pruner|etcd-guard|etcd-quorum-guard)-"
+)
+ROTATED_STAMP = re.compile(r"\.log\.(\d{8}-\d{6})")
+LOG_KIND_ORDER = {"rotated": 0, "previous": 1, "current": 2}
+
+
+@dataclass
+class LogFileRef:
+    path: Path
+    rel: str
+    kind: str  # rotated | previous | current
+    order: tuple
+
+
+@dataclass
+class PodDir:
+    name: str
+    member: str
+    dir: Path
+    rel: str
+    yaml: Path | None = None
+    logs: list[LogFileRef] = field(default_factory=list)
+
+    @property
+    def log_bytes(self) -> int:
+        return sum(f.path.stat().st_size for f in self.logs)
+
+
+@dataclass
+class Layout:
+    root: Path
+    etcd_info: Path | None = None
+    etcd_info_candidates: list[Path] = field(default_factory=list)
+    pods: list[PodDir] = field(default_factory=list)
+    timestamp_file: Path | None = None
+    manifest: Path | None = None
+    pod_list_yaml: Path | None = None
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+
+def member_of_pod(pod: str) -> str:
+    """``etcd-<node>`` → ``<node>``: members are named after their node, not their IP."""
+    return pod[len("etcd-") :] if pod.startswith("etcd-") else pod
+
+
+def is_member_pod(pod: str) -> bool:
+    return pod.startswith("etcd-") and not NOT_MEMBER_PODS.search(pod)
+
+
+def _log_files(pod_dir: Path, root: Path) -> list[LogFileRef]:
+    logs_dir = pod_dir / "etcd" / "etcd" / "logs"
+    if not logs_dir.is_dir():
+        return []
+    found: list[LogFileRef] = []
+    plain = {p.name: p for p in logs_dir.iterdir() if p.is_file()}
+    for kind in ("previous", "current"):
+        main = plain.get(f"{kind}.log")
+        insecure = plain.get(f"{kind}.insecure.log")
+        # The insecure variant is oc's retry; it only matters when the first fetch came back empty.
+        chosen = main if main is not None and main.stat().st_size > 0 else insecure
+        if chosen is None and main is not None:
+            chosen = main
+        if chosen is not None:
+            found.append(LogFileRef(chosen, chosen.relative_to(root).as_posix(), kind, (LOG_KIND_ORDER[kind], "")))
+    rotated_dir = logs_dir / "rotated"
+    if rotated_dir.is_dir():
+        for p in rotated_dir.iterdir():
+            if p.is_file() and (p.name.endswith(".log") or ".log." in p.name):
+                stamp = ROTATED_STAMP.search(p.name)
+                key = (LOG_KIND_ORDER["rotated"], stamp.group(1) if stamp else "", p.name)
+                found.append(LogFileRef(p, p.relative_to(root).as_posix(), "rotated", key))
+    return sorted(found, key=lambda f: f.order)
+
+
+def discover(root: Path) -> Layout:
+    layout = Layout(root=root)
+    pods: dict[str, PodDir] = {}
+    timestamps: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        here = Path(dirpath)
+        if here.name == "etcd_info":
+            layout.etcd_info_candidates.append(here)
+        if "bundle.json" in filenames and layout.manifest is None:
+            layout.manifest = here / "bundle.json"
+        if "timestamp" in filenames:
+            timestamps.append(here / "timestamp")
+        if here.name == "core" and "pods.yaml" in filenames and here.parent.name == "openshift-etcd":
+            layout.pod_list_yaml = here / "pods.yaml"
+        if here.parent.name == "pods" and is_member_pod(here.name):
+            logs = _log_files(here, root)
+            yaml_path = here / f"{here.name}.yaml"
+            pod = PodDir(
+                name=here.name,
+                member=member_of_pod(here.name),
+                dir=here,
+                rel=here.relative_to(root).as_posix(),
+                yaml=yaml_path if yaml_path.is_file() else None,
+                logs=logs,
+            )
+            previous = pods.get(here.name)
+            # The same pod may appear under several image directories: keep the copy with most logs.
+            if previous is None or pod.log_bytes > previous.log_bytes:
+                pods[here.name] = pod
+    layout.pods = [pods[k] for k in sorted(pods)]
+    if timestamps:
+        layout.timestamp_file = min(timestamps, key=lambda p: (len(p.parts), str(p)))
+    layout.etcd_info = _best_etcd_info(layout.etcd_info_candidates)
+    return layout
+
+
+def _best_etcd_info(candidates: list[Path]) -> Path | None:
+    def score(p: Path) -> tuple:
+        member_list = p / "member_list.json"
+        size = member_list.stat().st_size if member_list.is_file() else -1
+        return (size > 2, sum(1 for _ in p.iterdir()), -len(p.parts), str(p))
+
+    return max(candidates, key=score) if candidates else None
