@@ -144,7 +144,14 @@ def _read_manifest(layout: Layout, problems: list[str]) -> dict | None:
     except ValueError:
         problems.append(f"{layout.rel(layout.manifest)} is not valid JSON")
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    for cmd in data.get("commands") or []:
+        if isinstance(cmd, dict) and cmd.get("exit_status") not in (0, None):
+            words = " ".join(str(w) for w in cmd.get("command") or [])
+            err = " ".join(str(cmd.get("stderr") or "").split())[:200]
+            problems.append(f"collect step failed (exit {cmd.get('exit_status')}): {words}: {err}")
+    return data
 
 
 def _pod_specs(layout: Layout, problems: list[str]) -> dict[str, PodSpec]:

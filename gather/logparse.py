@@ -154,7 +154,7 @@ def _text_level_ts(lf: pl.LazyFrame) -> pl.LazyFrame:
 def _rule_condition(rule: MessageRule) -> pl.Expr:
     return (
         pl.col("fmt").is_in(list(rule.formats))
-        & pl.col("raw").str.contains(rule.needle, literal=True)
+        & pl.col("inner").str.contains(rule.needle, literal=True)
         & pl.col("text").str.contains(rule.match)
     )
 
@@ -205,7 +205,7 @@ def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) 
     if not join_partials:
         lf = lf.with_columns(_chunks=pl.lit(1, dtype=pl.UInt32))
     frame = lf.with_columns(
-        _cand=pl.col("raw").str.contains_any(catalogue.needles),
+        _cand=pl.col("inner").str.contains_any(catalogue.needles),
     ).collect()
 
     counts = frame.group_by("fmt").len().sort("fmt")

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# collect.sh - capture what etcd-perf needs from a live OpenShift cluster, as a small bundle.
+#
+# Writes the must-gather tree (etcd_info/, namespaces/<ns>/pods/etcd-<node>/...) plus bundle.json
+# (format version, collection time, every command run with its exit status and stderr) and packs it
+# as etcd-bundle-<cluster>-<UTC stamp>.tar.gz. A failing command or a member that is down gives a
+# partial bundle with the failure recorded, never an abort. Read-only on the cluster.
+#
+# Usage: scripts/collect.sh [--duration MIN] [--since DURATION] [--output DIR] [--namespace NS] [--help]
+set -euo pipefail
+
+NAMESPACE=openshift-etcd
+OUTPUT=.
+DURATION=""
+SINCE=""
+OC=${OC:-oc}
+FORMAT_VERSION=1
+
+usage() {
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+die() { echo "collect.sh: $*" >&2; exit 3; }
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --duration) DURATION=${2:?--duration needs minutes}; shift 2 ;;
+    --since) SINCE=${2:?--since needs a duration such as 2h}; shift 2 ;;
+    --output) OUTPUT=${2:?--output needs a directory}; shift 2 ;;
+    --namespace) NAMESPACE=${2:?--namespace needs a name}; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown option $1 (see --help)" ;;
+  esac
+done
+if [[ -n $DURATION && ! $DURATION =~ ^[0-9]+$ ]]; then die "--duration must be whole minutes"; fi
+if [[ -n $DURATION && -z $SINCE ]]; then SINCE="${DURATION}m"; fi
+
+command -v "$OC" >/dev/null 2>&1 || die "'$OC' not found in PATH"
+command -v python3 >/dev/null 2>&1 || die "python3 is needed to write bundle.json"
+"$OC" whoami >/dev/null 2>&1 || die "not logged in to a cluster ('$OC whoami' failed)"
+"$OC" auth can-i get pods -n "$NAMESPACE" >/dev/null 2>&1 || die "no permission to read pods in $NAMESPACE"
+
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+COLLECTED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+CLUSTER=$("$OC" get infrastructure cluster -o jsonpath='{.status.infrastructureName}' 2>/dev/null || true)
+CLUSTER=${CLUSTER:-cluster}
+CLUSTER=${CLUSTER//[^A-Za-z0-9._-]/-}
+mkdir -p "$OUTPUT"
+WORK=$(mktemp -d "${OUTPUT%/}/.etcd-bundle.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+ROOT="$WORK/etcd-bundle-$CLUSTER-$STAMP"
+mkdir -p "$ROOT/etcd_info" "$ROOT/namespaces/$NAMESPACE/pods"
+COMMANDS="$WORK/commands.jsonl"
+: > "$COMMANDS"
+
+# run <output file> <command...>: stdout to the file, exit status and stderr to the manifest.
+run() {
+  local out=$1; shift
+  local err rc=0
+  err=$(mktemp "$WORK/err.XXXXXX")
+  "$@" > "$out" 2> "$err" || rc=$?
+  python3 - "$COMMANDS" "$rc" "$err" "${out#"$ROOT"/}" "$@" <<'PY'
+import json, sys
+path, rc, err, out, *cmd = sys.argv[1:]
+with open(err, errors="replace") as f:
+    stderr = f.read()[-4000:]
+with open(path, "a") as f:
+    f.write(json.dumps({"command": cmd, "exit_status": int(rc), "stderr": stderr, "output": out}) + "\n")
+PY
+  rm -f "$err"
+  return 0
+}
+
+PODS=$("$OC" get pods -n "$NAMESPACE" -l app=etcd -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.phase}{"\n"}{end}' 2>/dev/null || true)
+RUNNING=$(awk '$2 == "Running" {print $1}' <<< "$PODS")
+[[ -n $PODS ]] || die "no etcd pods (label app=etcd) in namespace $NAMESPACE"
+FIRST=$(head -n1 <<< "$RUNNING")
+
+ETCDCTL=(etcdctl)
+if [[ -n $FIRST ]]; then
+  exec_ctl() { "$OC" exec -n "$NAMESPACE" "$FIRST" -c etcdctl -- "${ETCDCTL[@]}" "$@"; }
+  run "$ROOT/etcd_info/member_list.json" exec_ctl member list -w json
+  run "$ROOT/etcd_info/endpoint_status.json" exec_ctl endpoint status --cluster -w json
+  run "$ROOT/etcd_info/endpoint_health.json" exec_ctl endpoint health --cluster -w json
+  run "$ROOT/etcd_info/alarm_list.json" exec_ctl alarm list -w json
+  count_objects() {
+    "$OC" exec -n "$NAMESPACE" "$FIRST" -c etcdctl -- sh -c \
+      "etcdctl get / --prefix --keys-only | sed '/^\$/d' | cut -d/ -f3 | sort | uniq -c | sort -rn"
+  }
+  run "$ROOT/etcd_info/etcd_object_count" count_objects
+fi
+
+LOG_ARGS=(--timestamps)
+[[ -n $SINCE ]] && LOG_ARGS+=(--since="$SINCE")
+while read -r pod phase; do
+  [[ -n $pod ]] || continue
+  case "$pod" in etcd-guard-*|etcd-quorum-guard-*|installer-*|revision-pruner-*) continue ;; esac
+  d="$ROOT/namespaces/$NAMESPACE/pods/$pod"
+  mkdir -p "$d/etcd/etcd/logs"
+  run "$d/$pod.yaml" "$OC" get pod -n "$NAMESPACE" "$pod" -o yaml
+  run "$d/etcd/etcd/logs/current.log" "$OC" logs -n "$NAMESPACE" "$pod" -c etcd "${LOG_ARGS[@]}"
+  run "$d/etcd/etcd/logs/previous.log" "$OC" logs -n "$NAMESPACE" "$pod" -c etcd --previous "${LOG_ARGS[@]}"
+  : "$phase"
+done <<< "$PODS"
+mkdir -p "$ROOT/cluster-scoped-resources/config.openshift.io/clusteroperators"
+run "$ROOT/cluster-scoped-resources/config.openshift.io/clusteroperators/etcd.yaml" "$OC" get clusteroperator etcd -o yaml
+
+OC_VERSION=$("$OC" version --client 2>/dev/null | head -n1 || true)
+python3 - "$ROOT/bundle.json" "$COMMANDS" "$FORMAT_VERSION" "$COLLECTED_AT" "$SINCE" "$NAMESPACE" "$CLUSTER" "$OC_VERSION" <<'PY'
+import json, sys
+out, commands, version, collected, since, ns, cluster, oc_version = sys.argv[1:]
+with open(commands) as f:
+    cmds = [json.loads(line) for line in f if line.strip()]
+manifest = {
+    "format": "etcd-perf-bundle", "format_version": int(version), "collected_at": collected,
+    "window": {"since": since or None}, "namespace": ns, "cluster": cluster,
+    "versions": {"oc": oc_version or None}, "commands": cmds,
+    "failed_commands": sum(1 for c in cmds if c["exit_status"] != 0),
+}
+with open(out, "w") as f:
+    json.dump(manifest, f, indent=1, sort_keys=True)
+    f.write("\n")
+PY
+
+NAME="etcd-bundle-$CLUSTER-$STAMP.tar.gz"
+tar -C "$WORK" -czf "$WORK/$NAME.partial" "$(basename "$ROOT")"
+mv "$WORK/$NAME.partial" "${OUTPUT%/}/$NAME"
+echo "${OUTPUT%/}/$NAME"

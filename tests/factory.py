@@ -1,0 +1,44 @@
+"""Build must-gather trees in a temp dir from real lines, the way `oc adm must-gather` lays them out."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "bundles" / "sample"
+LAB_34 = REPO / "tests" / "data" / "lab-3.4.23"
+IMAGE_DIR = "quay-io-openshift-release-dev-ocp-v4-0-art-dev-sha256-" + "0" * 64
+
+
+def pod_logs_dir(root: Path, member: str) -> Path:
+    return root / "namespaces" / "openshift-etcd" / "pods" / f"etcd-{member}" / "etcd" / "etcd" / "logs"
+
+
+def make_must_gather(
+    base: Path,
+    logs: dict[str, dict[str, list[str] | bytes]],
+    etcd_info: dict[str, str] | None = None,
+    wrapper: bool = True,
+    timestamp: str | None = None,
+) -> Path:
+    """A must-gather tree; ``logs[member][name]`` is lines or raw bytes (``rotated/N.log.STAMP[.gz]`` allowed)."""
+    top = base / "must-gather.local.5421342344627712289" if wrapper else base
+    root = top / IMAGE_DIR if wrapper else base
+    root.mkdir(parents=True, exist_ok=True)
+    for member, files in logs.items():
+        d = pod_logs_dir(root, member)
+        for name, content in files.items():
+            path = d / (name if name.startswith("rotated/") or name.endswith((".log", ".gz")) else f"{name}.log")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data = content if isinstance(content, bytes) else ("\n".join(content) + "\n").encode("utf-8")
+            if path.name.endswith(".gz"):
+                data = gzip.compress(data, mtime=0)
+            path.write_bytes(data)
+    for name, text in (etcd_info or {}).items():
+        p = root / "etcd_info" / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    if timestamp is not None:
+        (top / "timestamp").write_text(timestamp)
+    return base

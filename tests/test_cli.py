@@ -1,0 +1,172 @@
+"""The command line as a support engineer and a CI job use it: exit codes, outputs, determinism."""
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests import real_lines as R
+from tests.factory import SAMPLE, make_must_gather
+
+
+def run(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "analyze.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+
+
+def test_no_bundle_analyses_the_embedded_sample(tmp_path):
+    r = run("analyze", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert r.stdout.startswith("etcd-perf: CRITICAL")
+    out = next((tmp_path / ".work" / "etcd-analysis").iterdir())
+    assert out.name == "sample-20261126T104611Z"  # id from the bundle, not the clock
+    names = {p.name for p in out.iterdir()}
+    assert {
+        "executive_performance_report.txt",
+        "analysis.json",
+        "cluster_topology.json",
+        "db_status_summary.txt",
+        "disk_metrics.txt",
+    } <= names
+
+
+def test_report_has_the_seed_sections_and_a_member_table(tmp_path):
+    run("analyze", SAMPLE, "--output", tmp_path / "o")
+    text = (tmp_path / "o" / "executive_performance_report.txt").read_text()
+    for section in (
+        "EXECUTIVE SUMMARY",
+        "Overall Status: CRITICAL",
+        "KEY PERFORMANCE INDICATORS",
+        "MEMBERS",
+        "ELECTIONS",
+        "RECOMMENDATIONS",
+        "IMMEDIATE ACTION REQUIRED",
+        "MONITORING RECOMMENDATIONS",
+        "OPTIMIZATION OPPORTUNITIES",
+        "NEXT STEPS",
+        "DETAILED DATA",
+        "NOT MEASURED",
+    ):
+        assert section in text
+    assert "master-0  5f7e732ee7e1253d" in text
+
+
+def test_json_output_has_the_stable_keys(tmp_path):
+    r = run("analyze", SAMPLE, "--format", "json", "--output", tmp_path / "o")
+    a = json.loads(r.stdout)
+    assert a["schema"] == "etcd-perf/analysis/v1" and a["exit_code"] == r.returncode == 2
+    assert set(a["bundle"]) >= {"path", "format", "collected_at"}
+    assert set(a["window"]) >= {"start", "end", "minutes"}
+    m = a["members"][0]
+    assert set(m) >= {
+        "name",
+        "id",
+        "is_leader",
+        "version",
+        "db_size_bytes",
+        "db_in_use_bytes",
+        "fragmentation_pct",
+        "raft_term",
+        "raft_index",
+        "restarts",
+        "wal_fsync",
+        "slow_apply",
+    }
+    assert set(m["wal_fsync"]) >= {"slow_count", "p50_ms", "p99_ms", "max_ms", "source"}
+    assert set(m["slow_apply"]) >= {"count", "p99_ms", "max_ms"}
+    assert set(a["cluster"]) >= {"member_count", "leader_changes", "elections", "alarms"}
+    assert set(a["cluster"]["elections"][0]) >= {"term", "leader", "ts"}
+    assert set(a["kpis"][0]) == {"id", "name", "member", "value", "unit", "threshold", "status", "source"}
+    f = a["findings"][0]
+    assert set(f) >= {
+        "id",
+        "severity",
+        "subsystem",
+        "member",
+        "value",
+        "threshold",
+        "message",
+        "recommendation",
+        "evidence",
+    }
+    assert set(f["evidence"][0]) == {"file", "line", "ts", "excerpt"}
+    assert json.loads((tmp_path / "o" / "analysis.json").read_text()) == a
+
+
+def test_two_runs_give_identical_bytes(tmp_path):
+    for name in ("a", "b"):
+        run("analyze", SAMPLE, "--export-html", "--output", tmp_path / name)
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert "performance_report.html" in files
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_exit_codes_healthy_and_warning(tmp_path):
+    healthy = make_must_gather(tmp_path / "h", {"m0": {"current": [R.ZAP34_ELECTION]}})
+    r = run("analyze", healthy, "--duration", "all", "--output", tmp_path / "o1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    warn = make_must_gather(tmp_path / "w", {"m0": {"current": [R.ZAP34_HEARTBEAT]}})
+    r = run("analyze", warn, "--duration", "all", "--output", tmp_path / "o2")
+    assert r.returncode == 1, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["analyze", "/nonexistent/bundle.tar.gz"],
+        ["analyze", "--no-such-option"],
+        ["analyze", str(SAMPLE), "--format", "yaml"],
+        ["analyze", str(SAMPLE), "--duration", "soon"],
+        ["analyze", str(SAMPLE), "--since", "yesterday"],
+        ["no-such-command"],
+        [],
+    ],
+)
+def test_unusable_input_or_bad_options_exit_3_with_one_line_and_no_traceback(args, tmp_path):
+    r = run(*args, cwd=tmp_path)
+    assert r.returncode == 3, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr + r.stdout
+    if args:
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_empty_directory_is_not_analysable(tmp_path):
+    (tmp_path / "empty").mkdir()
+    r = run("analyze", tmp_path / "empty", cwd=tmp_path)
+    assert r.returncode == 3 and "no etcd data found" in r.stderr
+
+
+def test_thresholds_override_from_yaml(tmp_path):
+    t = tmp_path / "t.yaml"
+    t.write_text(
+        "wal_fsync_logged: {critical: 100}\nalarm_active: {enabled: false}\n"
+        "db_quota_used: {enabled: false}\nmember_unhealthy: {enabled: false}\n"
+    )
+    r = run("analyze", SAMPLE, "--thresholds", t, "--format", "json", "--output", tmp_path / "o")
+    a = json.loads(r.stdout)
+    assert not [f for f in a["findings"] if f["id"] in ("wal_fsync_logged", "alarm_active")]
+    assert a["status"] == "WARNING" and r.returncode == 1
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("no_such_rule: {warning: 1}\n")
+    r = run("analyze", SAMPLE, "--thresholds", bad, "--output", tmp_path / "o2")
+    assert r.returncode == 3 and "unknown rule id" in r.stderr
+
+
+def test_html_is_self_contained_and_escapes_bundle_text(tmp_path):
+    hostile = R.ZAP34_APPLY.replace("/registry/namespaces/default", "<script>alert(1)</script>[x](http://evil)")
+    b = make_must_gather(tmp_path / "b", {"m0": {"current": [hostile] * 3 + [R.ZAP34_HEARTBEAT]}})
+    run("analyze", b, "--duration", "all", "--export-html", "--output", tmp_path / "o")
+    html = (tmp_path / "o" / "performance_report.html").read_text()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "Content-Security-Policy" in html
+    for ref in ("http://", "https://", "src=", "<link", "@import", "url("):
+        assert ref not in html.replace("http://evil", ""), ref
+    md = (tmp_path / "o" / "performance_report.md").read_text()
+    assert "alert(1)" in md
+    # bundle text is only inside code spans, which CommonMark renders as literal text
+    outside_code = re.sub(r"`` .*? ``", "", md)
+    assert "<script>" not in outside_code and "](http" not in outside_code

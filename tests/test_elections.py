@@ -1,0 +1,46 @@
+"""Elections: every member logs the same one; counted once per raft term, with who campaigned."""
+
+from analyze.model import build_analysis
+from analyze.rules import default_rules
+from analyze.window import resolve_window
+from gather.archive import open_bundle
+from gather.bundle import load_bundle
+from tests import real_lines as R
+from tests.factory import make_must_gather
+
+
+def analyse(path):
+    with open_bundle(path) as opened:
+        b = load_bundle(opened, "t")
+    first = min(f.stats.first_ts for f in b.log_files if f.stats.first_ts)
+    return build_analysis(b, resolve_window(b.collected_at, first, "all", None, None), default_rules())
+
+
+def test_one_election_seen_by_three_members_in_three_formats_counts_once(tmp_path):
+    # etcd#17455-style 3.4 capnslog cluster: the winner logs "became leader" through raft's stdlib
+    # logger, the others "elected leader" — the same term 35.
+    lose = "raft2022/03/19 02:50:20 INFO: raft.node: d52f541376b969a lost leader 179e3b479c322b79 at term 35"
+    make_must_gather(
+        tmp_path,
+        {
+            "a": {"current": [R.RAFT_STDLIB_BECAME_LEADER]},
+            "b": {"current": [lose, R.RAFT_STDLIB_ELECTED]},
+            "c": {"current": [R.RAFT_STDLIB_ELECTED.replace("d52f541376b969a", "179e3b479c322b79")]},
+        },
+    )
+    a = analyse(tmp_path)
+    (e,) = a["cluster"]["elections"]
+    assert (e["term"], e["leader_id"], e["observed_by"]) == (35, "6cb8f75d6cb36170", ["a", "b", "c"])
+    assert a["cluster"]["leader_changes"] == 1
+
+
+def test_capnslog_33_election_timeline(tmp_path):
+    lines = [
+        "2021-09-11 14:46:26.379622 I | raft: 305e2d98af38bb40 is starting a new election at term 57",
+        "2021-09-11 14:46:26.379658 I | raft: 305e2d98af38bb40 became candidate at term 58",
+        "2021-09-11 14:46:26.865693 I | raft: 305e2d98af38bb40 became follower at term 58",
+        R.CAPNS_ELECTED,
+    ]
+    make_must_gather(tmp_path, {"x": {"current": lines}})
+    (e,) = analyse(tmp_path)["cluster"]["elections"]
+    assert (e["term"], e["leader"], e["candidates"]) == (58, "7752c0b6a21319fe", ["x"])

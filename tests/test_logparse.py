@@ -1,0 +1,183 @@
+"""Every line format etcd writes, parsed from real lines into typed events."""
+
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gather.catalogue import default_catalogue, parse_catalogue
+from gather.logparse import parse_lines
+from tests import real_lines as R
+
+
+def parse(lines: list[str], join_partials: bool = False):
+    data = "".join(line + "\n" for line in lines).encode()
+    lf = pl.scan_lines(data, name="raw").with_row_index("line", offset=1)
+    return parse_lines(lf, default_catalogue(), join_partials)
+
+
+def one(line: str) -> dict:
+    events, _ = parse([line])
+    assert events.height == 1, f"expected one event from {line!r}"
+    return events.row(0, named=True)
+
+
+def test_capnslog_fsync_in_seconds_is_not_dropped():
+    ev = one(R.CAPNS_FSYNC)
+    assert ev["kind"] == "wal_fsync_slow" and ev["fmt"] == "capnslog" and ev["level"] == "warn"
+    assert ev["took_ms"] == pytest.approx(1134.771573)
+    assert ev["expected_ms"] == 1000.0
+    assert ev["ts"] == datetime(2018, 10, 25, 16, 20, 35, 185438, UTC)
+
+
+def test_capnslog_fsync_over_a_minute():
+    assert one(R.CAPNS_FSYNC_MINUTES)["took_ms"] == pytest.approx(75841.622694)
+
+
+def test_capnslog_slow_request_keeps_request_and_response():
+    ev = one(R.CAPNS_APPLY)
+    assert ev["kind"] == "apply_slow"
+    assert ev["prefix"] == "read-only range "
+    assert ev["took_ms"] == pytest.approx(2285.637356)
+    assert "/registry/storageclasses" in ev["request"]
+    assert ev["response"] == "range_response_count:0 size:6"
+
+
+def test_capnslog_heartbeat():
+    ev = one(R.CAPNS_HEARTBEAT)
+    assert (ev["kind"], ev["expected_ms"], ev["exceeded_ms"]) == ("heartbeat_slow", 100.0, pytest.approx(288.915798))
+
+
+def test_raft_lines_in_capnslog_and_stdlib_logger():
+    ev = one(R.CAPNS_ELECTED)
+    assert (ev["kind"], ev["self_id"], ev["leader_id"], ev["term"]) == (
+        "raft_leader_elected",
+        "305e2d98af38bb40",
+        "7752c0b6a21319fe",
+        58,
+    )
+    ev = one(R.RAFT_STDLIB_ELECTED)
+    assert (ev["fmt"], ev["leader_id"], ev["term"]) == ("raft", "6cb8f75d6cb36170", 35)
+    assert ev["ts"] == datetime(2022, 3, 19, 2, 50, 20, tzinfo=UTC)
+    assert one(R.RAFT_STDLIB_BECAME_LEADER)["kind"] == "raft_became_leader"
+
+
+def test_zap_34_35_36_lines():
+    ev = one(R.ZAP34_APPLY)
+    assert (ev["kind"], ev["fmt"], ev["took_ms"], ev["expected_ms"]) == ("apply_slow", "zap", 531.978977, 100.0)
+    assert ev["request"] == 'key:"/registry/namespaces/default" '  # JSON escapes decoded
+    ev = one(R.ZAP34_HEARTBEAT)
+    assert ev["peer_id"] == "fd422379fda50e48" and ev["exceeded_ms"] == pytest.approx(4889.343035)
+    assert ev["ts"] == datetime(2020, 12, 14, 8, 57, 54, 686000, UTC)
+    assert one(R.ZAP34_ELECTION)["term"] == 898
+    assert one(R.ZAP35_PRECANDIDATE)["kind"] == "raft_became_precandidate"
+    ev = one(R.ZAP36_APPLY_ERROR)
+    assert ev["error"] == "context canceled" and ev["took_ms"] == pytest.approx(4998.63799)
+    assert one(R.ZAP36_ELECTION)["self_id"] == "7c0730f7752a5a15"
+
+
+def test_zap_keys_with_spaces_are_read():
+    ev = one(R.ZAP35_REQUEST_STATS)
+    assert ev["kind"] == "request_stats" and ev["took_ms"] == pytest.approx(590.660665)
+    assert ev["response_type"] == "/etcdserverpb.KV/Txn" and ev["response_size"] == 43
+
+
+def test_kubelet_prefix_gives_the_time_and_is_stripped():
+    ev = one(R.KUBELET_CLOCK_DRIFT)
+    assert ev["kind"] == "clock_drift" and ev["drift_ms"] == pytest.approx(480640.985013)
+    assert ev["ts"] == datetime(2022, 7, 4, 6, 35, 26, 512448, UTC)
+    assert ev["excerpt"].startswith("{")
+
+
+def test_cri_o_lines_with_stream_tag_and_offset():
+    ev = one(R.CRI_SNAPSHOT)
+    assert (ev["kind"], ev["revision"]) == ("snapshot_saved", 3300048)
+    ev = one(R.CRI_DROPPED)
+    assert ev["kind"] == "message_dropped" and ev["ts"] == datetime(2023, 8, 18, 10, 38, 58, 167282, UTC)
+
+
+def test_journald_and_syslog_prefixes():
+    ev = one(R.JOURNALD_DROPPED)
+    assert ev["kind"] == "message_dropped" and ev["peer_id"] == "865cdac463481cfd"
+    ev = one(R.SYSLOG_CLOCK)
+    assert (ev["kind"], ev["fmt"]) == ("clock_drift", "text") and ev["drift_ms"] == pytest.approx(60155.650202)
+
+
+def test_epoch_float_timestamps_of_pre_release_34():
+    ev = one(R.EPOCH_ELECTED)
+    assert ev["ts"].year == 2018 and ev["term"] == 4
+
+
+def test_unparsable_ts_without_prefix_keeps_the_event_undated():
+    ev = one(R.ZAP_NO_DATE)
+    assert ev["kind"] == "stream_lost" and ev["ts"] is None
+
+
+def test_defrag_fields_are_typed():
+    ev = one(R.ZAP35_DEFRAG_DONE)
+    assert (ev["kind"], ev["db_size_bytes"], ev["took_ms"]) == (
+        "defrag_finished",
+        122429440,
+        pytest.approx(1278.275759),
+    )
+
+
+def test_stray_lines_are_counted_unparsed_not_fatal():
+    events, stats = parse([*R.PREAMBLE, R.GRPC_STRAY, "", R.ZAP34_APPLY])
+    assert events.height == 1
+    assert stats.lines == 5 and stats.unparsed == 3 and stats.by_format["empty"] == 1
+
+
+def test_cri_partial_chunks_are_joined_before_parsing():
+    line = R.ZAP34_APPLY
+    cut = 70
+    chunks = [
+        "2020-06-30T01:18:21.061000000+00:00 stderr P " + line[:cut],
+        "2020-06-30T01:18:21.061000001+00:00 stderr P " + line[cut : cut * 2],
+        "2020-06-30T01:18:21.061000002+00:00 stderr F " + line[cut * 2 :],
+    ]
+    events, stats = parse(chunks, join_partials=True)
+    assert events.height == 1 and events["took_ms"][0] == pytest.approx(531.978977)
+    assert events["line"][0] == 1 and stats.joined_partials == 2
+
+
+def test_truncated_json_line_is_counted_not_fatal():
+    events, stats = parse([R.ZAP34_APPLY[:-30]])
+    assert events.height == 0 and stats.invalid_json == 1
+
+
+def test_catalogue_rejects_undeclared_fields_and_bad_regex():
+    bad_field = {
+        "fields": {},
+        "messages": [{"kind": "k", "subsystem": "s", "needle": "x", "formats": ["zap"], "match": "(?P<nope>x)"}],
+    }
+    with pytest.raises(ValueError, match="not declared"):
+        parse_catalogue(bad_field)
+    bad_regex = {
+        "fields": {},
+        "messages": [{"kind": "k", "subsystem": "s", "needle": "x", "formats": ["zap"], "match": "("}],
+    }
+    with pytest.raises(ValueError, match="bad regex"):
+        parse_catalogue(bad_regex)
+
+
+def test_every_catalogue_entry_regex_compiles_in_polars():
+    # Python's re validated them; polars uses Rust's regex engine, which must accept them too.
+    frame = pl.DataFrame({"t": ["x"]})
+    for rule in default_catalogue().messages:
+        frame.select(pl.col("t").str.contains(rule.match))
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), max_size=120),
+        max_size=20,
+    )
+)
+def test_any_lines_parse_without_error_and_every_line_is_counted(lines):
+    events, stats = parse(lines)
+    assert stats.lines == len(lines)
+    assert events.height <= len(lines)
