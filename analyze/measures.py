@@ -39,6 +39,7 @@ class MemberView:
     log_first: datetime | None
     log_last: datetime | None
     restart_times: list[datetime] = field(default_factory=list)
+    tuning: dict[str, str] = field(default_factory=dict)
     signals: dict[str, float | int | None] = field(default_factory=dict)
 
 
@@ -187,6 +188,7 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
             log_first=first,
             log_last=last,
             restart_times=restart_times,
+            tuning=_tuning(bundle, name),
         )
         f = fsync.get(name, {})
         a = apply.get(name, {})
@@ -298,3 +300,24 @@ def _pod_quota(bundle: Bundle, member: str) -> int | None:
     if starts.height:
         return int(starts.sort("ts", nulls_last=True)["quota_bytes"].to_list()[-1])
     return None
+
+
+def _tuning(bundle: Bundle, member: str) -> dict[str, str]:
+    """Heartbeat, election timeout and quota as configured: pod env first, else the start-up log line."""
+    pod = bundle.pods.get(f"etcd-{member}")
+    env = pod.env if pod else {}
+    tuning = {
+        "heartbeat_interval_ms": env.get("ETCD_HEARTBEAT_INTERVAL"),
+        "election_timeout_ms": env.get("ETCD_ELECTION_TIMEOUT"),
+        "quota_backend_bytes": env.get("ETCD_QUOTA_BACKEND_BYTES"),
+    }
+    starts = bundle.events.filter((pl.col("member") == member) & (pl.col("kind") == "server_start")).sort(
+        "ts", nulls_last=True
+    )
+    if starts.height:
+        last = starts.row(-1, named=True)
+        if tuning["heartbeat_interval_ms"] is None and last["heartbeat_ms"] is not None:
+            tuning["heartbeat_interval_ms"] = f"{last['heartbeat_ms']:g}"
+        if tuning["quota_backend_bytes"] is None and last["quota_bytes"] is not None:
+            tuning["quota_backend_bytes"] = str(last["quota_bytes"])
+    return {k: v for k, v in tuning.items() if v is not None}

@@ -58,6 +58,7 @@ def _member(m: MemberView) -> dict:
         "alarms": m.alarms,
         "health": health,
         "log_span": {"start": iso(m.log_first), "end": iso(m.log_last)},
+        "tuning": m.tuning,
         "wal_fsync": {
             "slow_count": s["wal_fsync_slow_count"],
             "p50_ms": s["wal_fsync_slow_p50_ms"],

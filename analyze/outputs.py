@@ -145,7 +145,12 @@ def write_outputs(directory: Path, files: dict[str, bytes]) -> None:
             old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old-", dir=directory.parent))
             os.rmdir(old)
             os.rename(directory, old)
-        os.rename(staging, directory)
+        try:
+            os.rename(staging, directory)
+        except OSError:
+            if old is not None:
+                os.rename(old, directory)  # put the previous analysis back untouched
+            raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:

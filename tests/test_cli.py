@@ -170,3 +170,42 @@ def test_html_is_self_contained_and_escapes_bundle_text(tmp_path):
     # bundle text is only inside code spans, which CommonMark renders as literal text
     outside_code = re.sub(r"`` .*? ``", "", md)
     assert "<script>" not in outside_code and "](http" not in outside_code
+
+
+def test_verbose_prints_parse_statistics_on_stderr(tmp_path):
+    r = run("analyze", SAMPLE, "--verbose", "--output", tmp_path / "o")
+    assert "parse statistics" in r.stderr and "current.log: " in r.stderr and "wal_fsync_slow=" in r.stderr
+    assert "time: open" in r.stderr
+    assert "parse statistics" not in r.stdout
+
+
+def test_pod_yaml_tuning_and_restart_count_are_read(tmp_path):
+    b = make_must_gather(tmp_path / "b", {"m0": {"current": [R.ZAP34_APPLY]}}, wrapper=False)
+    pod_dir = b / "namespaces" / "openshift-etcd" / "pods" / "etcd-m0"
+    (pod_dir / "etcd-m0.yaml").write_text(
+        """apiVersion: v1
+kind: Pod
+metadata: {name: etcd-m0, namespace: openshift-etcd}
+spec:
+  nodeName: m0
+  containers:
+  - name: etcd
+    env:
+    - {name: ETCD_HEARTBEAT_INTERVAL, value: '100'}
+    - {name: ETCD_ELECTION_TIMEOUT, value: '1000'}
+    - {name: ETCD_QUOTA_BACKEND_BYTES, value: '8589934592'}
+status:
+  containerStatuses:
+  - name: etcd
+    restartCount: 4
+"""
+    )
+    r = run("analyze", b, "--duration", "all", "--format", "json", "--output", tmp_path / "o")
+    m = json.loads(r.stdout)["members"][0]
+    assert m["tuning"] == {
+        "heartbeat_interval_ms": "100",
+        "election_timeout_ms": "1000",
+        "quota_backend_bytes": "8589934592",
+    }
+    assert m["restarts"] == 4 and m["db_quota_bytes"] == 8589934592  # quota from the pod env
+    assert m["db_size_bytes"] is None  # no endpoint status: the DB size is unknown, not zero
