@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""A real etcd cluster on loopback for tests: start, kill, restart, stop — standard library only.
+
+The state lives in ``<lab dir>/lab.json`` (members, ports, PIDs, binaries, tuning) so that the
+``oc`` shim beside this file can answer ``oc get pods``, ``oc exec ... etcdctl`` and ``oc logs``
+from it. Each member's stderr goes to ``logs/<name>.log``; a restart moves it to
+``logs/<name>.previous.log``, as a container restart does. Only PIDs this lab started are signalled.
+
+    etcdlab.py start DIR [--members 3] [--etcd etcd] [--etcdctl etcdctl] [--quota BYTES]
+    etcdlab.py kill DIR MEMBER          # SIGKILL, the member stays down
+    etcdlab.py restart DIR MEMBER       # start it again on the same data dir
+    etcdlab.py stop DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def load(lab: Path) -> dict:
+    return json.loads((lab / "lab.json").read_text())
+
+
+def save(lab: Path, state: dict) -> None:
+    tmp = lab / "lab.json.tmp"
+    tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+    tmp.replace(lab / "lab.json")
+
+
+def alive(pid: int | None, name: str) -> bool:
+    if not pid:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
+    return f"--name {name} " in cmdline
+
+
+def spawn(lab: Path, state: dict, member: dict) -> None:
+    cluster = ",".join(f"{m['name']}=http://127.0.0.1:{m['peer_port']}" for m in state["members"])
+    log = open(lab / "logs" / f"{member['name']}.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [
+            state["etcd"],
+            "--name",
+            member["name"],
+            "--data-dir",
+            str(lab / "data" / member["name"]),
+            "--listen-client-urls",
+            f"http://127.0.0.1:{member['client_port']}",
+            "--advertise-client-urls",
+            f"http://127.0.0.1:{member['client_port']}",
+            "--listen-peer-urls",
+            f"http://127.0.0.1:{member['peer_port']}",
+            "--initial-advertise-peer-urls",
+            f"http://127.0.0.1:{member['peer_port']}",
+            "--initial-cluster",
+            cluster,
+            "--initial-cluster-state",
+            "new",
+            "--initial-cluster-token",
+            "etcd-perf-lab",
+            "--heartbeat-interval",
+            str(state["heartbeat_ms"]),
+            "--election-timeout",
+            str(state["election_ms"]),
+            "--quota-backend-bytes",
+            str(state["quota"]),
+            "--logger",
+            "zap",
+            "--log-outputs",
+            "stderr",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("ETCD")},
+    )
+    log.close()
+    member["pid"] = proc.pid
+    member["starts"] = member.get("starts", 0) + 1
+
+
+def healthy(member: dict) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{member['client_port']}/health", timeout=2) as r:
+            return b'"health":"true"' in r.read()
+    except OSError:
+        return False
+
+
+def wait_healthy(members: list[dict], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(healthy(m) for m in members):
+            return
+        time.sleep(0.2)
+    raise SystemExit("etcdlab: cluster did not become healthy in time")
+
+
+def start(args: argparse.Namespace) -> None:
+    lab = Path(args.dir).resolve()
+    etcd = shutil.which(args.etcd) or args.etcd
+    etcdctl = shutil.which(args.etcdctl) or args.etcdctl
+    if not Path(etcd).is_file():
+        raise SystemExit(f"etcdlab: etcd binary not found: {args.etcd}")
+    (lab / "logs").mkdir(parents=True, exist_ok=True)
+    (lab / "data").mkdir(exist_ok=True)
+    ports = free_ports(2 * args.members)
+    state = {
+        "etcd": etcd,
+        "etcdctl": etcdctl,
+        "quota": args.quota,
+        "heartbeat_ms": 100,
+        "election_ms": 1000,
+        "namespace": "openshift-etcd",
+        "members": [
+            {"name": f"master-{i}", "client_port": ports[2 * i], "peer_port": ports[2 * i + 1]}
+            for i in range(args.members)
+        ],
+    }
+    for m in state["members"]:
+        spawn(lab, state, m)
+    save(lab, state)
+    wait_healthy(state["members"])
+    print(lab / "lab.json")
+
+
+def member_of(state: dict, name: str) -> dict:
+    for m in state["members"]:
+        if m["name"] == name:
+            return m
+    raise SystemExit(f"etcdlab: no member {name}")
+
+
+def kill(args: argparse.Namespace) -> None:
+    lab = Path(args.dir).resolve()
+    state = load(lab)
+    m = member_of(state, args.member)
+    if alive(m.get("pid"), m["name"]):
+        os.kill(m["pid"], signal.SIGKILL)
+        _reap(m["pid"])
+    m["pid"] = None
+    save(lab, state)
+
+
+def restart(args: argparse.Namespace) -> None:
+    lab = Path(args.dir).resolve()
+    state = load(lab)
+    m = member_of(state, args.member)
+    if alive(m.get("pid"), m["name"]):
+        os.kill(m["pid"], signal.SIGKILL)
+        _reap(m["pid"])
+    log = lab / "logs" / f"{m['name']}.log"
+    if log.exists():
+        log.replace(lab / "logs" / f"{m['name']}.previous.log")
+    spawn(lab, state, m)
+    save(lab, state)
+    wait_healthy([m])
+
+
+def stop(args: argparse.Namespace) -> None:
+    lab = Path(args.dir).resolve()
+    if not (lab / "lab.json").exists():
+        return
+    state = load(lab)
+    for m in state["members"]:
+        if alive(m.get("pid"), m["name"]):
+            os.kill(m["pid"], signal.SIGTERM)
+    for m in state["members"]:
+        if m.get("pid"):
+            _reap(m["pid"], kill_after=5.0, name=m["name"])
+            m["pid"] = None
+    save(lab, state)
+
+
+def _reap(pid: int, kill_after: float = 5.0, name: str | None = None) -> None:
+    deadline = time.monotonic() + kill_after
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:
+            if not Path(f"/proc/{pid}").exists():
+                return
+        time.sleep(0.05)
+    if name is None or alive(pid, name):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("start")
+    s.add_argument("dir")
+    s.add_argument("--members", type=int, default=3)
+    s.add_argument("--etcd", default=os.environ.get("LAB_ETCD", "etcd"))
+    s.add_argument("--etcdctl", default=os.environ.get("LAB_ETCDCTL", "etcdctl"))
+    s.add_argument("--quota", type=int, default=100 * 1024 * 1024)
+    for name in ("kill", "restart"):
+        k = sub.add_parser(name)
+        k.add_argument("dir")
+        k.add_argument("member")
+    st = sub.add_parser("stop")
+    st.add_argument("dir")
+    args = p.parse_args(argv)
+    {"start": start, "kill": kill, "restart": restart, "stop": stop}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
