@@ -164,7 +164,7 @@ def kill(args: argparse.Namespace) -> None:
     m = member_of(state, args.member)
     if alive(m.get("pid"), m["name"]):
         os.kill(m["pid"], signal.SIGKILL)
-        _reap(m["pid"])
+        _reap(m["pid"], m["name"])
     m["pid"] = None
     save(lab, state)
 
@@ -175,7 +175,7 @@ def restart(args: argparse.Namespace) -> None:
     m = member_of(state, args.member)
     if alive(m.get("pid"), m["name"]):
         os.kill(m["pid"], signal.SIGKILL)
-        _reap(m["pid"])
+        _reap(m["pid"], m["name"])
     log = lab / "logs" / f"{m['name']}.log"
     if log.exists():
         log.replace(lab / "logs" / f"{m['name']}.previous.log")
@@ -194,24 +194,22 @@ def stop(args: argparse.Namespace) -> None:
             os.kill(m["pid"], signal.SIGTERM)
     for m in state["members"]:
         if m.get("pid"):
-            _reap(m["pid"], kill_after=5.0, name=m["name"])
+            _reap(m["pid"], m["name"], kill_after=1.0)  # a test lab need not wait for leadership transfer
             m["pid"] = None
     save(lab, state)
 
 
-def _reap(pid: int, kill_after: float = 5.0, name: str | None = None) -> None:
+def _reap(pid: int, name: str, kill_after: float = 5.0) -> None:
+    """Wait for our member to exit (a zombie counts as gone: its cmdline is empty), then SIGKILL."""
     deadline = time.monotonic() + kill_after
     while time.monotonic() < deadline:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return
-        except ChildProcessError:
-            if not Path(f"/proc/{pid}").exists():
-                return
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        if not alive(pid, name):
+            return
         time.sleep(0.05)
-    if name is None or alive(pid, name):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def main(argv: list[str] | None = None) -> None:
