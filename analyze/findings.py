@@ -150,10 +150,12 @@ def evaluate(
             continue
         for member, signals in _subjects(rule, view):
             value = signals.get(rule.signal)
-            severity, threshold = rule.judge(value)
+            judged = rule.applies(signals)
+            severity, threshold = rule.judge(value) if judged else (None, None)
             name = member.name if member else None
             if rule.kpi:
                 status = "not_measured" if value is None else ("pass" if severity in (None, "info") else severity)
+                note = rule.guard.get("note") if (rule.guard and not judged and value is not None) else None
                 kpis.append(
                     {
                         "id": rule.id,
@@ -164,6 +166,7 @@ def evaluate(
                         "threshold": rule.reference_threshold,
                         "status": status,
                         "source": SIGNAL_SOURCES.get(rule.signal, "logs") if value is not None else None,
+                        "note": note,
                     }
                 )
             if severity is None:

@@ -62,7 +62,7 @@ def kpi_rows(analysis: dict) -> list[list[str]]:
                 k["member"] or "cluster",
                 fmt_value(k["value"], k["unit"]),
                 fmt_value(k["threshold"], k["unit"]),
-                STATUS_MARK[k["status"]],
+                STATUS_MARK[k["status"]] + (f" ({k['note']})" if k.get("note") else ""),
                 k["source"] or "-",
             ]
         )

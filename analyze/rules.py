@@ -38,6 +38,17 @@ class Rule:
     enabled: bool = True
     evidence: tuple[str, ...] = field(default_factory=tuple)
     evidence_sort: str | None = None
+    guard: dict | None = None
+
+    def applies(self, signals: dict) -> bool:
+        """Whether the rule is judged at all here (its guard holds); no guard: always."""
+        if not self.guard:
+            return True
+        value = signals.get(self.guard["signal"])
+        if value is None:
+            return False
+        limit = self.guard["value"]
+        return {">": value > limit, ">=": value >= limit, "<": value < limit, "<=": value <= limit}[self.guard["op"]]
 
     def judge(self, value: float | None) -> tuple[str | None, float | None]:
         """(severity, threshold breached) for a value; (None, None) when it passes or is unknown."""
@@ -86,7 +97,18 @@ def _rule(entry: dict, where: str) -> Rule:
         enabled=bool(entry.get("enabled", True)),
         evidence=tuple(entry.get("evidence") or ()),
         evidence_sort=entry.get("evidence_sort"),
+        guard=_guard(entry.get("guard"), where),
     )
+
+
+def _guard(guard: object, where: str) -> dict | None:
+    if guard is None:
+        return None
+    if not isinstance(guard, dict) or not {"signal", "op", "value"} <= guard.keys():
+        raise ValueError(f"{where}: guard needs signal, op and value")
+    if guard["op"] not in (">", ">=", "<", "<="):
+        raise ValueError(f"{where}: guard op must be one of > >= < <=")
+    return dict(guard)
 
 
 @cache

@@ -123,31 +123,48 @@ def wait_healthy(members: list[dict], timeout: float = 30.0) -> None:
     raise SystemExit("etcdlab: cluster did not become healthy in time")
 
 
-def start(args: argparse.Namespace) -> None:
-    lab = Path(args.dir).resolve()
-    etcd = shutil.which(args.etcd) or args.etcd
-    etcdctl = shutil.which(args.etcdctl) or args.etcdctl
+def start_cluster(
+    lab: Path,
+    etcd: str,
+    etcdctl: str,
+    members: int = 3,
+    quota: int = 100 * 1024 * 1024,
+    data_dirs: list[str] | None = None,
+) -> dict:
+    etcd = shutil.which(etcd) or etcd
+    etcdctl = shutil.which(etcdctl) or etcdctl
     if not Path(etcd).is_file():
-        raise SystemExit(f"etcdlab: etcd binary not found: {args.etcd}")
+        raise SystemExit(f"etcdlab: etcd binary not found: {etcd}")
     (lab / "logs").mkdir(parents=True, exist_ok=True)
     (lab / "data").mkdir(exist_ok=True)
-    ports = free_ports(2 * args.members)
+    ports = free_ports(2 * members)
     state = {
         "etcd": etcd,
         "etcdctl": etcdctl,
-        "quota": args.quota,
+        "quota": quota,
         "heartbeat_ms": 100,
         "election_ms": 1000,
         "namespace": "openshift-etcd",
         "members": [
-            {"name": f"master-{i}", "client_port": ports[2 * i], "peer_port": ports[2 * i + 1]}
-            for i in range(args.members)
+            {
+                "name": f"master-{i}",
+                "client_port": ports[2 * i],
+                "peer_port": ports[2 * i + 1],
+                "data_dir": data_dirs[i] if data_dirs else None,
+            }
+            for i in range(members)
         ],
     }
     for m in state["members"]:
         spawn(lab, state, m)
     save(lab, state)
     wait_healthy(state["members"])
+    return state
+
+
+def start(args: argparse.Namespace) -> None:
+    lab = Path(args.dir).resolve()
+    start_cluster(lab, args.etcd, args.etcdctl, args.members, args.quota)
     print(lab / "lab.json")
 
 
@@ -159,9 +176,12 @@ def member_of(state: dict, name: str) -> dict:
 
 
 def kill(args: argparse.Namespace) -> None:
-    lab = Path(args.dir).resolve()
+    kill_member(Path(args.dir).resolve(), args.member)
+
+
+def kill_member(lab: Path, name: str) -> None:
     state = load(lab)
-    m = member_of(state, args.member)
+    m = member_of(state, name)
     if alive(m.get("pid"), m["name"]):
         os.kill(m["pid"], signal.SIGKILL)
         _reap(m["pid"], m["name"])
@@ -170,9 +190,12 @@ def kill(args: argparse.Namespace) -> None:
 
 
 def restart(args: argparse.Namespace) -> None:
-    lab = Path(args.dir).resolve()
+    restart_member(Path(args.dir).resolve(), args.member)
+
+
+def restart_member(lab: Path, name: str) -> None:
     state = load(lab)
-    m = member_of(state, args.member)
+    m = member_of(state, name)
     if alive(m.get("pid"), m["name"]):
         os.kill(m["pid"], signal.SIGKILL)
         _reap(m["pid"], m["name"])
@@ -185,7 +208,10 @@ def restart(args: argparse.Namespace) -> None:
 
 
 def stop(args: argparse.Namespace) -> None:
-    lab = Path(args.dir).resolve()
+    stop_cluster(Path(args.dir).resolve())
+
+
+def stop_cluster(lab: Path) -> None:
     if not (lab / "lab.json").exists():
         return
     state = load(lab)
