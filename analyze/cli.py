@@ -21,7 +21,7 @@ from analyze.model import build_analysis
 from analyze.outputs import analysis_id, render_all, write_outputs
 from analyze.render import render_json, render_markdown, render_text
 from analyze.rules import apply_overrides, default_rules
-from analyze.window import resolve_window
+from analyze.window import bundle_window
 from gather.archive import DEFAULT_MAX_BYTES, open_bundle
 from gather.bundle import Bundle, load_bundle
 from gather.errors import BundleError
@@ -94,8 +94,7 @@ def analyze(
     timings["parse"] = time.perf_counter() - t0 - timings["open"]
     if not loaded.log_files and not loaded.info.members and not loaded.info.status:
         raise BundleError(f"{label}: no etcd data found (no etcd_info/ and no etcd pod logs)")
-    first_log = min((f.stats.first_ts for f in loaded.log_files if f.stats.first_ts), default=None)
-    window = resolve_window(loaded.collected_at, first_log, duration, since, until)
+    window = bundle_window(loaded, duration, since, until)
     t1 = time.perf_counter()
     analysis = build_analysis(loaded, window, rules)
     timings["analyse"] = time.perf_counter() - t1

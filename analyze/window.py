@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from gather.bundle import Bundle
 from gather.errors import BundleError
 
 
@@ -57,9 +58,14 @@ def resolve_window(
     duration: str,
     since: str | None,
     until: str | None,
+    last_log: datetime | None = None,
 ) -> Window:
     minutes = parse_duration_option(duration)
     end = parse_time(until, "--until") if until else collected_at
+    if minutes is None and not until and not since:
+        # "all" means every log line, even lines stamped after a collection time taken early
+        known = [t for t in (collected_at, last_log) if t is not None]
+        end = max(known) if known else None
     if since:
         start = parse_time(since, "--since")
         label = "from --since"
@@ -75,3 +81,9 @@ def resolve_window(
     if start is not None and end is not None and start > end:
         raise BundleError(f"the window starts ({start.isoformat()}) after it ends ({end.isoformat()})")
     return Window(start=start, end=end, label=label)
+
+
+def bundle_window(bundle: Bundle, duration: str = "15", since: str | None = None, until: str | None = None) -> Window:
+    """The window for a loaded bundle: its collection time and its logs' span."""
+    first, last = bundle.log_span
+    return resolve_window(bundle.collected_at, first, duration, since, until, last)

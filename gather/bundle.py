@@ -60,8 +60,11 @@ class Bundle:
     damaged: bool = False
 
     @property
-    def label(self) -> str:
-        return self.source
+    def log_span(self) -> tuple[datetime | None, datetime | None]:
+        """Earliest and latest log time over all files (None when no line is dated)."""
+        firsts = [f.stats.first_ts for f in self.log_files if f.stats.first_ts is not None]
+        lasts = [f.stats.last_ts for f in self.log_files if f.stats.last_ts is not None]
+        return (min(firsts) if firsts else None, max(lasts) if lasts else None)
 
 
 def _decompress(path: Path) -> tuple[bytes, str | None]:

@@ -41,7 +41,7 @@ command -v python3 >/dev/null 2>&1 || die "python3 is needed to write bundle.jso
 "$OC" auth can-i get pods -n "$NAMESPACE" >/dev/null 2>&1 || die "no permission to read pods in $NAMESPACE"
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-COLLECTED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+STARTED_AT=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
 CLUSTER=$("$OC" get infrastructure cluster -o jsonpath='{.status.infrastructureName}' 2>/dev/null || true)
 CLUSTER=${CLUSTER:-cluster}
 CLUSTER=${CLUSTER//[^A-Za-z0-9._-]/-}
@@ -106,13 +106,16 @@ mkdir -p "$ROOT/cluster-scoped-resources/config.openshift.io/clusteroperators"
 run "$ROOT/cluster-scoped-resources/config.openshift.io/clusteroperators/etcd.yaml" "$OC" get clusteroperator etcd -o yaml
 
 OC_VERSION=$("$OC" version --client 2>/dev/null | head -n1 || true)
-python3 - "$ROOT/bundle.json" "$COMMANDS" "$FORMAT_VERSION" "$COLLECTED_AT" "$SINCE" "$NAMESPACE" "$CLUSTER" "$OC_VERSION" <<'PY'
+# The collection time is when the logs had all been fetched: nothing in them is later.
+COLLECTED_AT=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
+python3 - "$ROOT/bundle.json" "$COMMANDS" "$FORMAT_VERSION" "$COLLECTED_AT" "$SINCE" "$NAMESPACE" "$CLUSTER" "$OC_VERSION" "$STARTED_AT" <<'PY'
 import json, sys
-out, commands, version, collected, since, ns, cluster, oc_version = sys.argv[1:]
+out, commands, version, collected, since, ns, cluster, oc_version, started = sys.argv[1:]
 with open(commands) as f:
     cmds = [json.loads(line) for line in f if line.strip()]
 manifest = {
     "format": "etcd-perf-bundle", "format_version": int(version), "collected_at": collected,
+    "collection_started_at": started,
     "window": {"since": since or None}, "namespace": ns, "cluster": cluster,
     "versions": {"oc": oc_version or None}, "commands": cmds,
     "failed_commands": sum(1 for c in cmds if c["exit_status"] != 0),

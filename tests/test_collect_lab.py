@@ -14,7 +14,7 @@ import pytest
 
 from analyze.model import build_analysis
 from analyze.rules import default_rules
-from analyze.window import resolve_window
+from analyze.window import bundle_window
 from gather.archive import open_bundle
 from gather.bundle import load_bundle
 from tests.factory import REPO
@@ -66,8 +66,7 @@ def manifest(archive):
 def analyse(archive):
     with open_bundle(archive) as opened:
         b = load_bundle(opened, archive.name)
-    first = min(f.stats.first_ts for f in b.log_files if f.stats.first_ts)
-    return b, build_analysis(b, resolve_window(b.collected_at, first, "all", None, None), default_rules())
+    return b, build_analysis(b, bundle_window(b, "all"), default_rules())
 
 
 def test_happy_path_bundle_is_complete_and_healthy(lab, tmp_path):

@@ -2,7 +2,7 @@
 
 from analyze.model import build_analysis
 from analyze.rules import default_rules
-from analyze.window import resolve_window
+from analyze.window import bundle_window
 from gather.archive import open_bundle
 from gather.bundle import load_bundle
 from tests import real_lines as R
@@ -12,8 +12,7 @@ from tests.factory import make_must_gather
 def analyse(path):
     with open_bundle(path) as opened:
         b = load_bundle(opened, "t")
-    first = min(f.stats.first_ts for f in b.log_files if f.stats.first_ts)
-    return build_analysis(b, resolve_window(b.collected_at, first, "all", None, None), default_rules())
+    return build_analysis(b, bundle_window(b, "all"), default_rules())
 
 
 def test_one_election_seen_by_three_members_in_three_formats_counts_once(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from analyze.model import build_analysis
 from analyze.rules import default_rules
-from analyze.window import resolve_window
+from analyze.window import bundle_window
 from gather.archive import open_bundle
 from gather.bundle import load_bundle
 from tests.factory import LAB_34, SAMPLE
@@ -21,8 +21,7 @@ LABS = [pytest.param(SAMPLE, id="etcd-3.5.16-sample"), pytest.param(LAB_34, id="
 def analyse(path, duration="all"):
     with open_bundle(path) as opened:
         bundle = load_bundle(opened, path.name)
-    first = min(f.stats.first_ts for f in bundle.log_files)
-    return build_analysis(bundle, resolve_window(bundle.collected_at, first, duration, None, None), default_rules())
+    return build_analysis(bundle, bundle_window(bundle, duration), default_rules())
 
 
 def ground_truth(path):

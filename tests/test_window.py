@@ -40,3 +40,9 @@ def test_since_and_until_override():
 def test_bad_window_options_are_bundle_errors(duration, since, until):
     with pytest.raises(BundleError):
         resolve_window(COLLECTED, FIRST, duration, since, until)
+
+
+def test_all_covers_log_lines_stamped_after_an_early_collection_time():
+    last = COLLECTED + timedelta(seconds=3)
+    w = resolve_window(COLLECTED, COLLECTED + timedelta(seconds=1), "all", None, None, last)
+    assert (w.start, w.end) == (COLLECTED + timedelta(seconds=1), last)
