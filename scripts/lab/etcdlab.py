@@ -69,7 +69,7 @@ def spawn(lab: Path, state: dict, member: dict) -> None:
             "--name",
             member["name"],
             "--data-dir",
-            str(lab / "data" / member["name"]),
+            member.get("data_dir") or str(lab / "data" / member["name"]),
             "--listen-client-urls",
             f"http://127.0.0.1:{member['client_port']}",
             "--advertise-client-urls",
