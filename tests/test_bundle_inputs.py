@@ -12,7 +12,7 @@ from gather.archive import open_bundle
 from gather.bundle import load_bundle
 from gather.errors import BundleError
 from tests import real_lines as R
-from tests.factory import SAMPLE, make_must_gather, pod_logs_dir
+from tests.factory import SHARED_LAB_35, make_must_gather
 
 
 def load(path):
@@ -146,14 +146,13 @@ def test_missing_input_is_a_bundle_error(tmp_path):
         pass
 
 
-def test_sample_copy_read_from_a_directory_without_etcd_info(tmp_path):
-    shutil.copytree(SAMPLE / "namespaces", tmp_path / "namespaces")
+def test_lab_logs_read_from_a_directory_without_etcd_info(tmp_path):
+    shutil.copytree(SHARED_LAB_35 / "namespaces", tmp_path / "namespaces")
     b = load(tmp_path)
     assert b.member_names == ["master-0", "master-1", "master-2"]
     # without member_list.json, member IDs are learned from the logs' own start-up lines
     assert b.id_names["5f7e732ee7e1253d"] == "master-0"
     assert any("no etcd_info" in p for p in b.info.problems)
-    _ = pod_logs_dir
 
 
 def test_collect_manifest_gives_collection_time_and_reports_failed_steps(tmp_path):

@@ -1,8 +1,9 @@
 """Real bundles from a real 3-member etcd with injected faults, judged against the lab's ground truth.
 
-bundles/sample is etcd 3.5.16 and tests/data/lab-3.4.23 is etcd 3.4.23, both harvested by the lab in
-../shared/lab; "fresh" is made during the test run by scripts/lab/scenario.py, harvested by the real
-collect.sh. Every fault's time and member is in each one's ground_truth.jsonl.
+bundles/sample (etcd 3.5.16) comes from the project's lab (scripts/lab/scenario.py, harvested by the
+real collect.sh); tests/data/shared-lab-3.5.16 and tests/data/lab-3.4.23 come from the lab in
+../shared/lab; "fresh" is made during the test run by scripts/lab/scenario.py with the machine's etcd.
+Every fault's time and member is in each one's ground_truth.jsonl.
 """
 
 import io
@@ -17,11 +18,12 @@ from analyze.rules import default_rules
 from analyze.window import bundle_window
 from gather.archive import open_bundle
 from gather.bundle import load_bundle
-from tests.factory import LAB_34, SAMPLE
+from tests.factory import LAB_34, SAMPLE, SHARED_LAB_35
 
 LABS = [
     pytest.param("sample", id="etcd-3.5.16-sample"),
-    pytest.param("lab-3.4.23", id="etcd-3.4.23"),
+    pytest.param("shared-lab-3.5.16", id="shared-lab-etcd-3.5.16"),
+    pytest.param("lab-3.4.23", id="shared-lab-etcd-3.4.23"),
     pytest.param("fresh", id="fresh-lab-via-collect.sh", marks=pytest.mark.lab),
 ]
 
@@ -33,6 +35,8 @@ def lab(request):
         return SAMPLE, SAMPLE / "ground_truth.jsonl"
     if request.param == "lab-3.4.23":
         return LAB_34, LAB_34 / "ground_truth.jsonl"
+    if request.param == "shared-lab-3.5.16":
+        return SHARED_LAB_35, SHARED_LAB_35 / "ground_truth.jsonl"
     return request.getfixturevalue("fresh_lab_bundle")
 
 
@@ -115,12 +119,16 @@ def test_restart_and_nospace_alarm_are_reported(lab):
 def test_sample_verdict_is_pinned():
     a = analyse(SAMPLE, duration="15")
     assert (a["status"], a["window"]["minutes"]) == ("CRITICAL", 15.0)
-    assert a["bundle"]["collected_at"] == "2026-11-26T10:46:11.522044Z"
-    assert a["summary"]["headline"].startswith("Master-0: 3 WAL fsync(s) over 1 s logged")
+    assert (a["bundle"]["collected_at"], a["bundle"]["collected_at_source"]) == (
+        "2026-11-26T11:24:25.243092Z",
+        "manifest",
+    )
+    assert a["summary"]["headline"].startswith("Master-0: 3 WAL fsync(s) over 1 s logged (slowest 5.63 s)")
     fs = {m["name"]: m["wal_fsync"]["slow_count"] for m in a["members"]}
-    assert fs == {"master-0": 3, "master-1": 8, "master-2": 0}
+    assert fs == {"master-0": 3, "master-1": 4, "master-2": 0}  # the two throttled disks
     hb = {m["name"]: m["heartbeat_failures"] for m in a["members"]}
-    assert hb == {"master-0": 50, "master-1": 0, "master-2": 8}  # the stalled leaders, not the followers
+    assert hb == {"master-0": 0, "master-1": 0, "master-2": 2}  # the SIGSTOPped leader, not the followers
+    assert [e["leader"] for e in a["cluster"]["elections"]] == ["master-0", "master-2", "master-1"]
     kpi = {(k["id"], k["member"]): k["status"] for k in a["kpis"]}
     assert kpi[("backend_commit_p99", "master-0")] == "not_measured"
     assert kpi[("peer_rtt_p99", "master-2")] == "not_measured"
