@@ -48,6 +48,7 @@ CLUSTER=${CLUSTER//[^A-Za-z0-9._-]/-}
 mkdir -p "$OUTPUT"
 WORK=$(mktemp -d "${OUTPUT%/}/.etcd-bundle.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
+trap 'exit 130' INT TERM
 ROOT="$WORK/etcd-bundle-$CLUSTER-$STAMP"
 mkdir -p "$ROOT/etcd_info" "$ROOT/namespaces/$NAMESPACE/pods"
 COMMANDS="$WORK/commands.jsonl"
@@ -106,18 +107,31 @@ mkdir -p "$ROOT/cluster-scoped-resources/config.openshift.io/clusteroperators"
 run "$ROOT/cluster-scoped-resources/config.openshift.io/clusteroperators/etcd.yaml" "$OC" get clusteroperator etcd -o yaml
 
 OC_VERSION=$("$OC" version --client 2>/dev/null | head -n1 || true)
+run "$WORK/clusterversion.txt" "$OC" get clusterversion version -o jsonpath='{.status.desired.version}'
+CLUSTER_VERSION=$(cat "$WORK/clusterversion.txt" 2>/dev/null || true)
 # The collection time is when the logs had all been fetched: nothing in them is later.
 COLLECTED_AT=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
-python3 - "$ROOT/bundle.json" "$COMMANDS" "$FORMAT_VERSION" "$COLLECTED_AT" "$SINCE" "$NAMESPACE" "$CLUSTER" "$OC_VERSION" "$STARTED_AT" <<'PY'
-import json, sys
-out, commands, version, collected, since, ns, cluster, oc_version, started = sys.argv[1:]
+python3 - "$ROOT/bundle.json" "$COMMANDS" "$FORMAT_VERSION" "$COLLECTED_AT" "$SINCE" "$NAMESPACE" "$CLUSTER" \
+  "$OC_VERSION" "$STARTED_AT" "$CLUSTER_VERSION" "$DURATION" <<'PY'
+import json, os, sys
+out, commands, version, collected, since, ns, cluster, oc_version, started, cluster_version, minutes = sys.argv[1:]
+etcd_versions = {}
+status_file = os.path.join(os.path.dirname(out), "etcd_info", "endpoint_status.json")
+try:
+    with open(status_file) as f:
+        for ep in json.load(f):
+            etcd_versions[ep["Endpoint"]] = ep["Status"].get("version")
+except (OSError, ValueError, KeyError, TypeError):
+    pass
 with open(commands) as f:
     cmds = [json.loads(line) for line in f if line.strip()]
 manifest = {
     "format": "etcd-perf-bundle", "format_version": int(version), "collected_at": collected,
     "collection_started_at": started,
-    "window": {"since": since or None}, "namespace": ns, "cluster": cluster,
-    "versions": {"oc": oc_version or None}, "commands": cmds,
+    "window": {"since": since or None, "minutes": int(minutes) if minutes else None},
+    "namespace": ns, "cluster": cluster,
+    "versions": {"oc": oc_version or None, "cluster": cluster_version or None, "etcd": etcd_versions},
+    "commands": cmds,
     "failed_commands": sum(1 for c in cmds if c["exit_status"] != 0),
 }
 with open(out, "w") as f:

@@ -73,6 +73,9 @@ def test_happy_path_bundle_is_complete_and_healthy(lab, tmp_path):
     archive = collect(lab, tmp_path)
     m = manifest(archive)
     assert m["format"] == "etcd-perf-bundle" and m["collected_at"].endswith("Z")
+    assert m["collection_started_at"] <= m["collected_at"]
+    assert m["versions"]["cluster"] == "etcd-perf-lab" and m["versions"]["oc"]
+    assert len(m["versions"]["etcd"]) == 3 and all(v.startswith("3.") for v in m["versions"]["etcd"].values())
     failed = [c for c in m["commands"] if c["exit_status"] != 0]
     # previous logs do not exist for pods that never restarted: that failure is expected and recorded
     assert all("--previous" in c["command"] for c in failed)
