@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from analyze.measures import ClusterView, MemberView, in_window
+from analyze.metric_measures import COUNTERS, HISTOGRAMS
 from analyze.rules import SEVERITY_RANK, Rule
 from analyze.units import fmt_value, unit_of
 from analyze.window import Window
@@ -24,9 +25,6 @@ EXCERPT_CHARS = 400
 
 # Where a signal's value comes from, for the KPI table's `source` column.
 SIGNAL_SOURCES = {
-    "wal_fsync_p99_ms": "metrics",
-    "backend_commit_p99_ms": "metrics",
-    "peer_rtt_p99_ms": "metrics",
     "db_size_bytes": "etcd_info",
     "db_in_use_bytes": "etcd_info",
     "fragmentation_pct": "etcd_info",
@@ -50,6 +48,16 @@ class Finding:
     message: str
     recommendation: str
     evidence: list[dict] = field(default_factory=list)
+
+
+def source_of(signal: str, signals: dict) -> str:
+    """Where a signal's value came from: metrics (ranged or single scrape), etcd_info, or logs."""
+    for key in HISTOGRAMS:
+        if signal.startswith(f"{key}_") and not signal.startswith("wal_fsync_slow"):
+            return str(signals.get(f"{key}_source") or "metrics")
+    if signal in COUNTERS or signal == "proposals_pending":
+        return "metrics"
+    return SIGNAL_SOURCES.get(signal, "logs")
 
 
 class _Fmt(dict):
@@ -165,7 +173,7 @@ def evaluate(
                         "unit": rule.unit,
                         "threshold": rule.reference_threshold,
                         "status": status,
-                        "source": SIGNAL_SOURCES.get(rule.signal, "logs") if value is not None else None,
+                        "source": source_of(rule.signal, signals) if value is not None else None,
                         "note": note,
                     }
                 )

@@ -49,7 +49,9 @@ def increases(samples: pl.DataFrame, windows: pl.DataFrame, keys: list[str]) -> 
     to_end = (pl.col("end_ms") - pl.col("last_t")) / SECOND
     to_zero = sampled * (pl.col("first_v") / pl.col("result"))
     to_start = (
-        pl.when((pl.col("result") > 0) & (pl.col("first_v") >= 0) & (to_zero < to_start)).then(to_zero).otherwise(to_start)
+        pl.when((pl.col("result") > 0) & (pl.col("first_v") >= 0) & (to_zero < to_start))
+        .then(to_zero)
+        .otherwise(to_start)
     )
     threshold = avg * 1.1
     extend_start = pl.when(pl.col("to_start") < threshold).then(pl.col("to_start")).otherwise(avg / 2)
@@ -91,20 +93,20 @@ def histogram_quantiles(buckets: pl.DataFrame, group: list[str], qs: list[float]
         .group_by([*group, "q"], maintain_order=True)
         .first()
     )
-    second_highest = (
-        b.filter(pl.col("idx") == pl.col("nb") - 2).select(*group, "q", pl.col("le").alias("second_le"))
+    second_highest = b.filter(pl.col("idx") == pl.col("nb") - 2).select(*group, "q", pl.col("le").alias("second_le"))
+    info = b.group_by([*group, "q"]).agg(pl.col("nb").first(), pl.col("total").first(), pl.col("has_inf").first())
+    out = info.join(
+        hit.select(*group, "q", "idx", "le", "count", "prev_le", "prev_count", "rank"),
+        on=[*group, "q"],
+        how="left",
+        nulls_equal=True,
     )
-    info = b.group_by([*group, "q"]).agg(
-        pl.col("nb").first(), pl.col("total").first(), pl.col("has_inf").first()
-    )
-    out = info.join(hit.select(*group, "q", "idx", "le", "count", "prev_le", "prev_count", "rank"), on=[*group, "q"],
-                    how="left", nulls_equal=True)
     out = out.join(second_highest, on=[*group, "q"], how="left", nulls_equal=True)
     inside = pl.col("prev_le") + (pl.col("le") - pl.col("prev_le")) * (
         (pl.col("rank") - pl.col("prev_count")) / (pl.col("count") - pl.col("prev_count"))
     )
-    first_bucket = pl.when(pl.col("le") <= 0).then(pl.col("le")).otherwise(
-        pl.col("le") * (pl.col("rank") / pl.col("count"))
+    first_bucket = (
+        pl.when(pl.col("le") <= 0).then(pl.col("le")).otherwise(pl.col("le") * (pl.col("rank") / pl.col("count")))
     )
     value = (
         pl.when(~pl.col("has_inf") | (pl.col("nb") < 2) | (pl.col("total") == 0))

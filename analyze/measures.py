@@ -8,10 +8,11 @@ events only and are named so (``wal_fsync_slow_*``, ``slow_apply_*``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import polars as pl
 
+from analyze import metric_measures
 from analyze.elections import Election, election_timeline
 from analyze.stats import per_member
 from analyze.window import Window
@@ -53,6 +54,7 @@ class ClusterView:
     outside_window: dict[str, int]
     alarm_names: list[str] = field(default_factory=list)
     alarm_members: list[str] = field(default_factory=list)
+    metrics: metric_measures.MetricMeasures = field(default_factory=metric_measures.MetricMeasures)
 
 
 def in_window(window: Window) -> pl.Expr:
@@ -159,6 +161,7 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
     readindex = _counts(events, ["readindex_slow", "readindex_timeout"])
     network = _counts(events, NETWORK_KINDS)
     hb_max = _max_by_member(events, ["heartbeat_slow"], "exceeded_ms")
+    mm = metric_measures.compute(bundle.metrics, window)
     drift_max = _max_by_member(events, ["clock_drift"], "drift_ms")
 
     members: list[MemberView] = []
@@ -195,11 +198,27 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
         db_size = status.db_size if status else None
         db_in_use = status.db_in_use if status else None
         quota = status.db_quota if status and status.db_quota else _pod_quota(bundle, name)
+        msig = mm.signals.get(name, {})
+        if db_size is None:
+            db_size = _int_or_none(msig.get("db_total_bytes_metric"))
+            db_in_use = _int_or_none(msig.get("db_in_use_bytes_metric"))
+        if quota is None:
+            quota = _int_or_none(msig.get("db_quota_bytes_metric"))
         view.signals = {
-            # metrics-only: no log source exists (see METRIC_ONLY_SIGNALS)
-            "wal_fsync_p99_ms": None,
-            "backend_commit_p99_ms": None,
-            "peer_rtt_p99_ms": None,
+            # true percentiles: metrics only, the logs never carry them (see METRIC_ONLY_SIGNALS)
+            **{
+                f"{h}_{q}_ms": msig.get(f"{h}_{q}_ms")
+                for h in metric_measures.HISTOGRAMS
+                for q in ("p50", "p90", "p99")
+            },
+            **{f"{h}_worst_minute_p99_ms": msig.get(f"{h}_worst_minute_p99_ms") for h in metric_measures.HISTOGRAMS},
+            **{
+                f"{h}_worst_minute": _minute_label(msig.get(f"{h}_worst_minute_end_ms"))
+                for h in metric_measures.HISTOGRAMS
+            },
+            **{f"{h}_source": msig.get(f"{h}_source") for h in metric_measures.HISTOGRAMS},
+            **{k: msig.get(k) for k in metric_measures.COUNTERS},
+            "proposals_pending": msig.get("proposals_pending"),
             # logged slow events, in the window
             "wal_fsync_slow_count": int(f.get("count", 0)) if has_logs else None,
             "wal_fsync_slow_p50_ms": _round(f.get("p50")),
@@ -258,6 +277,7 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
         signals=cluster_signals,
         leader=leader_name,
         outside_window=_outside(bundle.events, window),
+        metrics=mm,
         alarm_names=sorted({a.alarm for a in bundle.info.alarms}),
         alarm_members=sorted(
             {
@@ -321,3 +341,16 @@ def _tuning(bundle: Bundle, member: str) -> dict[str, str]:
         if tuning["quota_backend_bytes"] is None and last["quota_bytes"] is not None:
             tuning["quota_backend_bytes"] = str(last["quota_bytes"])
     return {k: v for k, v in tuning.items() if v is not None}
+
+
+def _int_or_none(value: object) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and value == value else None
+
+
+def _minute_label(end_ms: object) -> str | None:
+    """The minute a per-minute figure covers, as ``HH:MM-HH:MM UTC`` of its end."""
+    if not isinstance(end_ms, int):
+        return None
+    end = datetime.fromtimestamp(end_ms / 1000, tz=UTC)
+    start = datetime.fromtimestamp(end_ms / 1000 - 60, tz=UTC)
+    return f"{start:%Y-%m-%d %H:%M}-{end:%H:%M} UTC"

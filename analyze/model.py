@@ -32,7 +32,54 @@ def _evidence(items: list[dict]) -> list[dict]:
     return [{"file": e["file"], "line": e["line"], "ts": iso(e["ts"]), "excerpt": e["excerpt"]} for e in items]
 
 
-def _member(m: MemberView) -> dict:
+NOT_MEASURED = "not measured: the bundle has no metrics for it"
+
+
+def _minute_series(rows: list[dict] | None) -> list[dict]:
+    return [
+        {"minute_end": iso(datetime.fromtimestamp(r["minute_end_ms"] / 1000, tz=UTC)), "p99_ms": r["p99_ms"]}
+        for r in rows or []
+    ]
+
+
+def _latency(s: dict, key: str, minutes: list[dict] | None) -> dict:
+    """True percentiles from metrics, or explicitly not measured."""
+    source = s.get(f"{key}_source")
+    return {
+        "p50_ms": s.get(f"{key}_p50_ms"),
+        "p90_ms": s.get(f"{key}_p90_ms"),
+        "p99_ms": s.get(f"{key}_p99_ms"),
+        "worst_minute_p99_ms": s.get(f"{key}_worst_minute_p99_ms"),
+        "worst_minute": s.get(f"{key}_worst_minute"),
+        "source": source,
+        "note": None if source else NOT_MEASURED,
+        "minutes": _minute_series(minutes),
+    }
+
+
+def _wal_fsync(s: dict, minutes: list[dict] | None) -> dict:
+    """Metrics give the true distribution; the logs give the fsyncs over 1 s, kept as evidence."""
+    logged = {
+        "count": s["wal_fsync_slow_count"],
+        "p50_ms": s["wal_fsync_slow_p50_ms"],
+        "p99_ms": s["wal_fsync_slow_p99_ms"],
+        "max_ms": s["wal_fsync_slow_max_ms"],
+        "note": "fsyncs over 1 s only: etcd logs no faster fsync",
+    }
+    out = _latency(s, "wal_fsync", minutes)
+    out.update(slow_count=s["wal_fsync_slow_count"], max_ms=s["wal_fsync_slow_max_ms"], logged=logged)
+    if out["source"] is None and s["wal_fsync_slow_count"] is not None:
+        # no metrics: the summary is of the logged slow fsyncs, and says so
+        out.update(
+            p50_ms=logged["p50_ms"],
+            p99_ms=logged["p99_ms"],
+            source="logs",
+            note="no metrics: p50/p99 of the logged fsyncs over 1 s, not of all fsyncs",
+        )
+    return out
+
+
+def _member(m: MemberView, minutes: dict, per_peer: list[dict]) -> dict:
     s = m.signals
     health = None
     if m.health is not None:
@@ -59,14 +106,7 @@ def _member(m: MemberView) -> dict:
         "health": health,
         "log_span": {"start": iso(m.log_first), "end": iso(m.log_last)},
         "tuning": m.tuning,
-        "wal_fsync": {
-            "slow_count": s["wal_fsync_slow_count"],
-            "p50_ms": s["wal_fsync_slow_p50_ms"],
-            "p99_ms": s["wal_fsync_slow_p99_ms"],
-            "max_ms": s["wal_fsync_slow_max_ms"],
-            "source": "logs" if s["wal_fsync_slow_count"] is not None else None,
-            "note": "fsyncs over 1 s only: etcd logs no faster fsync; not the p99 of all fsyncs",
-        },
+        "wal_fsync": _wal_fsync(s, minutes.get("wal_fsync")),
         "slow_apply": {
             "count": s["slow_apply_count"],
             "p50_ms": s["slow_apply_p50_ms"],
@@ -75,8 +115,13 @@ def _member(m: MemberView) -> dict:
             "source": "logs" if s["slow_apply_count"] is not None else None,
             "note": "requests over their expected duration (default 100 ms) only",
         },
-        "backend_commit": {"p99_ms": s["backend_commit_p99_ms"], "source": None, "note": "not measured: no metrics"},
-        "peer_rtt": {"p99_ms": s["peer_rtt_p99_ms"], "source": None, "note": "not measured: no metrics"},
+        "backend_commit": _latency(s, "backend_commit", minutes.get("backend_commit")),
+        "peer_rtt": {**_latency(s, "peer_rtt", minutes.get("peer_rtt")), "per_peer": per_peer},
+        "grpc_unary": _latency(s, "grpc_unary", minutes.get("grpc_unary")),
+        "proposals_failed": s["proposals_failed"],
+        "proposals_pending": s["proposals_pending"],
+        "leader_changes_seen": s["leader_changes_seen"],
+        "heartbeat_send_failures_counted": s["heartbeat_send_failures"],
         "heartbeat_failures": s["heartbeat_failures"],
         "readindex_delays": s["readindex_delays"],
         "network_events": s["network_events"],
@@ -189,7 +234,12 @@ def build_analysis(bundle: Bundle, window: Window, rules: tuple[Rule, ...]) -> d
         for r in items:
             r["members"] = sorted(m for m in r["members"] if m) or None
     problems = sorted(
-        set(bundle.problems + bundle.info.problems + [f"{f.file}: {p}" for f in bundle.log_files for p in f.problems])
+        set(
+            bundle.problems
+            + bundle.info.problems
+            + [f"{f.file}: {p}" for f in bundle.log_files for p in f.problems]
+            + [f"{f.file}: {p}" for f in bundle.metrics_files for p in f.problems]
+        )
     )
     return {
         "schema": SCHEMA,
@@ -219,7 +269,25 @@ def build_analysis(bundle: Bundle, window: Window, rules: tuple[Rule, ...]) -> d
             "label": window.label,
         },
         "logs": _logs(bundle, view),
-        "members": [_member(m) for m in view.members],
+        "members": [
+            _member(m, view.metrics.minutes.get(m.name, {}), view.metrics.per_peer.get(m.name, []))
+            for m in view.members
+        ],
+        "metrics": {
+            "available": view.metrics.available,
+            "files": [
+                {
+                    "file": f.file,
+                    "kind": f.kind,
+                    "samples": f.samples,
+                    "series": f.series,
+                    "unparsed_lines": f.unparsed,
+                    "problems": f.problems,
+                }
+                for f in bundle.metrics_files
+            ],
+            "semantics": "histogram_quantile(q, sum by (pod, le) (increase(<metric>_bucket[window]))), Prometheus 2.x",
+        },
         "cluster": _cluster(bundle, view),
         "kpis": kpis,
         "findings": [_finding(f) for f in findings],

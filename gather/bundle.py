@@ -15,14 +15,17 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import polars as pl
 
 from gather.archive import OpenedBundle
 from gather.catalogue import Catalogue, default_catalogue
 from gather.etcd_info import EtcdInfo, read_etcd_info
-from gather.layout import Layout, LogFileRef, PodDir, discover
+from gather.layout import Layout, LogFileRef, PodDir, discover, member_of_pod
 from gather.logparse import LineStats, event_schema, parse_lines
+from gather.metrics import SCHEMA as METRICS_SCHEMA
+from gather.metrics import MetricsFile, find_metric_files, read_metrics_file
 from gather.podspec import PodSpec, read_pod_list, read_pod_spec
 
 CRI_TAGGED = re.compile(rb"^\S+ (?:stdout|stderr) [FP] ")
@@ -54,6 +57,8 @@ class Bundle:
     log_files: list[LogFileInfo]
     events: pl.DataFrame
     id_names: dict[str, str]
+    metrics: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={**METRICS_SCHEMA, "member": pl.String}))
+    metrics_files: list[MetricsFile] = field(default_factory=list)
     manifest: dict | None = None
     etcd_info_dir: str | None = None
     problems: list[str] = field(default_factory=list)
@@ -228,6 +233,7 @@ def load_bundle(opened: OpenedBundle, source_label: str, catalogue: Catalogue | 
         collected_at = max(last) if last else None
         source = "newest log line" if last else "unknown"
 
+    metrics, metrics_files = _read_metrics(layout, info, collected_at)
     member_names = sorted({p.member for p in layout.pods} | {m.name for m in info.members if m.name})
     if not layout.pods:
         problems.append("no etcd pod logs found (namespaces/openshift-etcd/pods/etcd-*/etcd/etcd/logs)")
@@ -245,11 +251,57 @@ def load_bundle(opened: OpenedBundle, source_label: str, catalogue: Catalogue | 
         log_files=files,
         events=events,
         id_names=_id_names(info, events),
+        metrics=metrics,
+        metrics_files=metrics_files,
         manifest=manifest,
         etcd_info_dir=layout.rel(layout.etcd_info) if layout.etcd_info else None,
         problems=problems,
         damaged=opened.damaged,
     )
+
+
+def _endpoint_names(info: EtcdInfo) -> tuple[dict[str, str], dict[str, str]]:
+    """host:port -> member and host -> member (hosts only where one member has them)."""
+    netlocs: dict[str, str] = {}
+    hosts: dict[str, set[str]] = {}
+    for m in info.members:
+        if not m.name:
+            continue
+        for url in m.client_urls + m.peer_urls:
+            netloc = urlsplit(url).netloc
+            if netloc:
+                netlocs[netloc] = m.name
+                hosts.setdefault(netloc.rsplit(":", 1)[0], set()).add(m.name)
+    return netlocs, {h: next(iter(n)) for h, n in hosts.items() if len(n) == 1}
+
+
+def _read_metrics(
+    layout: Layout, info: EtcdInfo, collected_at: datetime | None
+) -> tuple[pl.DataFrame, list[MetricsFile]]:
+    """Every metrics file, each sample labelled with its member (pod label, instance, or file name)."""
+    frames, files = [], []
+    netlocs, hosts = _endpoint_names(info)
+    for path in find_metric_files(layout.root):
+        frame, meta = read_metrics_file(path, layout.rel(path), collected_at)
+        stem = path.name[: -len(".prom")] if path.name.endswith(".prom") else None
+        from_file = member_of_pod(stem) if stem else None
+        frame = frame.with_columns(
+            member=pl.coalesce(
+                pl.when(pl.col("pod").str.starts_with("etcd-"))
+                .then(pl.col("pod").str.slice(5))
+                .otherwise(pl.col("pod")),
+                pl.col("instance").replace_strict(netlocs, default=None, return_dtype=pl.String),
+                pl.col("instance")
+                .str.replace(r":\d+$", "")
+                .replace_strict(hosts, default=None, return_dtype=pl.String),
+                pl.lit(from_file, dtype=pl.String),
+            )
+        )
+        frames.append(frame)
+        files.append(meta)
+    if not frames:
+        return pl.DataFrame(schema={**METRICS_SCHEMA, "member": pl.String}), files
+    return pl.concat(frames, how="vertical"), files
 
 
 def _read_pod_logs(pod: PodDir, catalogue: Catalogue, order: int) -> tuple[list[pl.DataFrame], list[LogFileInfo], int]:

@@ -17,8 +17,14 @@ from pathlib import Path
 import polars as pl
 
 SAMPLE_LINE = r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+(\S+))?\s*$"
-LABELS = {"pod": "pod", "instance": "instance", "le": "le", "peer": "To", "grpc_method": "grpc_method",
-          "grpc_type": "grpc_type"}
+LABELS = {
+    "pod": "pod",
+    "instance": "instance",
+    "le": "le",
+    "peer": "To",
+    "grpc_method": "grpc_method",
+    "grpc_type": "grpc_type",
+}
 METRIC_FILE_NAMES = ("metrics.openmetrics", "metrics.openmetrics.gz")
 
 SCHEMA = {

@@ -49,8 +49,8 @@ def start(lab: Path, interval: str = "1s") -> int:
     pdir = lab / "prometheus"
     (pdir / "data").mkdir(parents=True, exist_ok=True)
     jobs = "\n".join(
-        f"""      - targets: ['127.0.0.1:{m['client_port']}']
-        labels: {{pod: 'etcd-{m['name']}', namespace: 'openshift-etcd'}}"""
+        f"""      - targets: ['127.0.0.1:{m["client_port"]}']
+        labels: {{pod: 'etcd-{m["name"]}', namespace: 'openshift-etcd'}}"""
         for m in state["members"]
     )
     (pdir / "prometheus.yml").write_text(
@@ -65,9 +65,17 @@ scrape_configs:
     )
     log = open(pdir / "prometheus.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
-        [binary, f"--config.file={pdir / 'prometheus.yml'}", f"--storage.tsdb.path={pdir / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1d"],
-        stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+        [
+            binary,
+            f"--config.file={pdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={pdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--storage.tsdb.retention.time=1d",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     log.close()
     state["prometheus"] = {"pid": proc.pid, "port": port}
