@@ -109,7 +109,7 @@ def _minute_buckets(samples: pl.DataFrame, start: int, end: int) -> pl.DataFrame
 def _ms(value: float | None) -> float | None:
     if value is None or value != value:  # NaN: Prometheus has no answer
         return None
-    return round(value * 1000.0, 6)
+    return value * 1000.0  # full precision: equal to Prometheus's answer, not a rounded copy
 
 
 def compute(metrics: pl.DataFrame, window: Window) -> MetricMeasures:

@@ -103,6 +103,42 @@ while read -r pod phase; do
   run "$d/etcd/etcd/logs/previous.log" "$OC" logs -n "$NAMESPACE" "$pod" -c etcd --previous "${LOG_ARGS[@]}"
   : "$phase"
 done <<< "$PODS"
+# Metrics for the window: the Prometheus dump gather_etcd_more takes (etcd_info/metrics.openmetrics),
+# else one /metrics scrape per member (etcd_info/scrapes/<pod>.prom: distributions since start).
+METRIC_MINUTES=${DURATION:-60}
+MAX_MS=$(( $(date -u +%s) * 1000 ))
+MIN_MS=$(( MAX_MS - METRIC_MINUTES * 60000 ))
+MATCHES=()
+for m in etcd_disk_wal_fsync_duration_seconds_bucket etcd_disk_backend_commit_duration_seconds_bucket \
+         etcd_network_peer_round_trip_time_seconds_bucket etcd_network_peer_sent_failures_total \
+         etcd_server_proposals_failed_total etcd_server_proposals_pending etcd_server_leader_changes_seen_total \
+         etcd_server_slow_apply_total etcd_server_heartbeat_send_failures_total etcd_server_has_leader \
+         etcd_mvcc_db_total_size_in_bytes etcd_mvcc_db_total_size_in_use_in_bytes etcd_server_quota_backend_bytes \
+         grpc_server_handled_total; do
+  MATCHES+=("--match=${m}{job=~\".*etcd.*\"}")
+done
+MATCHES+=('--match=grpc_server_handling_seconds_bucket{job=~".*etcd.*",grpc_method!="Defragment",grpc_type="unary"}')
+PROM_NS=${PROM_NAMESPACE:-openshift-monitoring}
+PROM_POD=$("$OC" get pods -n "$PROM_NS" -l app.kubernetes.io/name=prometheus \
+  -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)
+DUMP="$ROOT/etcd_info/metrics.openmetrics"
+if [[ -n $PROM_POD ]]; then
+  run "$DUMP" "$OC" exec -n "$PROM_NS" "$PROM_POD" -c prometheus -- promtool tsdb dump-openmetrics \
+    --min-time="$MIN_MS" --max-time="$MAX_MS" "${MATCHES[@]}" /prometheus
+fi
+if [[ ! -s $DUMP ]] || ! grep -q '_bucket{' "$DUMP"; then
+  rm -f "$DUMP"
+  mkdir -p "$ROOT/etcd_info/scrapes"
+  scrape_metrics() {
+    # shellcheck disable=SC2016  # the certificate variables expand inside the pod, not here
+    "$OC" exec -n "$NAMESPACE" "$1" -c etcdctl -- sh -c \
+      'curl -sS --cacert "$ETCDCTL_CACERT" --cert "$ETCDCTL_CERT" --key "$ETCDCTL_KEY" https://localhost:2379/metrics'
+  }
+  while read -r pod; do
+    [[ -n $pod ]] && run "$ROOT/etcd_info/scrapes/$pod.prom" scrape_metrics "$pod"
+  done <<< "$RUNNING"
+fi
+
 mkdir -p "$ROOT/cluster-scoped-resources/config.openshift.io/clusteroperators"
 run "$ROOT/cluster-scoped-resources/config.openshift.io/clusteroperators/etcd.yaml" "$OC" get clusteroperator etcd -o yaml
 

@@ -90,6 +90,8 @@ def spawn(lab: Path, state: dict, member: dict) -> None:
             str(state["election_ms"]),
             "--quota-backend-bytes",
             str(state["quota"]),
+            "--metrics",
+            "extensive",
             "--logger",
             "zap",
             "--log-outputs",

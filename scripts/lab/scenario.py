@@ -201,7 +201,16 @@ class Disks:
                 if self.mechanism == "blkio":
                     devno = (Path("/sys/block") / Path(dev).name / "dev").read_text().strip()
                     BLKIO.write_text(f"{devno} 0\n")
-            subprocess.run(["umount", str(self.lab / "mnt" / n)], capture_output=True)
+            mnt = str(self.lab / "mnt" / n)
+            # a just-killed etcd may still hold the mount for a moment: retry, then detach lazily
+            for _ in range(50):
+                if subprocess.run(["umount", mnt], capture_output=True).returncode == 0:
+                    break
+                if subprocess.run(["mountpoint", "-q", mnt]).returncode != 0:
+                    break
+                time.sleep(0.1)
+            else:
+                subprocess.run(["umount", "-l", mnt], capture_output=True)
             subprocess.run(["losetup", "-d", dev], capture_output=True)
             del self.loops[n]
 

@@ -1,0 +1,76 @@
+"""Prometheus data in bundles: OpenMetrics dumps (plain and gzipped) and /metrics scrapes."""
+
+import gzip
+from datetime import UTC, datetime
+
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gather.metrics import parse_samples, read_metrics_file
+
+# Lines as the lab's Prometheus dump writes them (promtool dump-openmetrics format)
+DUMP = """\
+etcd_disk_wal_fsync_duration_seconds_bucket{instance="10.0.0.1:9979",job="etcd",le="0.001",namespace="openshift-etcd",pod="etcd-m0"} 86 1795692776.965
+etcd_disk_wal_fsync_duration_seconds_bucket{instance="10.0.0.1:9979",job="etcd",le="+Inf",namespace="openshift-etcd",pod="etcd-m0"} 90 1795692776.965
+etcd_network_peer_round_trip_time_seconds_bucket{To="d622127685879b3c",job="etcd",le="0.0002",pod="etcd-m0"} 3 1795692777.5
+# EOF
+"""
+# Lines of a real etcd 3.5.16 /metrics scrape (the lab)
+SCRAPE = """\
+# HELP etcd_server_has_leader Whether or not a leader exists. 1 is existence, 0 is not.
+# TYPE etcd_server_has_leader gauge
+etcd_server_has_leader 1
+grpc_server_handling_seconds_bucket{grpc_method="Range",grpc_service="etcdserverpb.KV",grpc_type="unary",le="0.005"} 1077
+etcd_server_proposals_failed_total 3 1700000000000
+"""
+
+
+def test_openmetrics_dump_labels_values_and_seconds(tmp_path):
+    p = tmp_path / "metrics.openmetrics"
+    p.write_text(DUMP)
+    frame, meta = read_metrics_file(p, "etcd_info/metrics.openmetrics", None)
+    assert (meta.kind, meta.samples, meta.series, meta.unparsed, meta.problems) == ("openmetrics dump", 3, 3, 0, [])
+    row = frame.row(1, named=True)
+    assert (row["pod"], row["instance"], row["le"], row["value"], row["ts_ms"]) == (
+        "etcd-m0",
+        "10.0.0.1:9979",
+        float("inf"),
+        90.0,
+        1795692776965,
+    )
+    assert frame.row(2, named=True)["peer"] == "d622127685879b3c"
+
+
+def test_gzipped_dump_and_missing_eof_is_noted(tmp_path):
+    p = tmp_path / "metrics.openmetrics.gz"
+    p.write_bytes(gzip.compress(DUMP.replace("# EOF\n", "").encode()))
+    frame, meta = read_metrics_file(p, "x", None)
+    assert frame.height == 3 and any("EOF" in problem for problem in meta.problems)
+
+
+def test_scrape_without_timestamps_takes_the_collection_time(tmp_path):
+    p = tmp_path / "etcd-m1.prom"
+    p.write_text(SCRAPE)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    frame, meta = read_metrics_file(p, "etcd_info/scrapes/etcd-m1.prom", at)
+    assert meta.kind == "scrape" and meta.samples == 3
+    assert frame["ts_ms"].to_list() == [1767225600000, 1767225600000, 1700000000000]  # text format: ms
+    assert frame.filter(pl.col("grpc_method") == "Range")["grpc_type"][0] == "unary"
+
+
+def test_junk_lines_are_counted_not_fatal():
+    frame, bad = parse_samples(b"not a sample line at all\nx{ 1\netcd_up 1 12\n", "openmetrics dump", "s", None)
+    assert frame.height == 1 and bad == 2
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=80),
+        max_size=15,
+    )
+)
+def test_any_text_parses_without_error(lines):
+    frame, bad = parse_samples("".join(line + "\n" for line in lines).encode(), "openmetrics dump", "s", None)
+    assert frame.height + bad <= len(lines)
