@@ -140,6 +140,33 @@ def _info_evidence(bundle: Bundle, rule: Rule, view: MemberView | None) -> list[
     return []
 
 
+def _metrics_evidence(
+    bundle: Bundle, window: Window, rule: Rule, member: MemberView | None, signals: dict
+) -> list[dict]:
+    """The metrics file and the PromQL expression a metrics-derived value is the answer of."""
+    source = source_of(rule.signal, signals)
+    key = next((k for k in HISTOGRAMS if rule.signal.startswith(f"{k}_")), None)
+    if member is None or key is None or not source.startswith("metrics"):
+        return []
+    files = sorted({f for f in bundle.metrics.filter(pl.col("member") == member.name)["source"].unique().to_list()})
+    if not files:
+        return []
+    metric = HISTOGRAMS[key]
+    selector = f'{metric}{{pod="etcd-{member.name}"}}'
+    q = {"p50": 0.5, "p90": 0.9}.get(rule.signal.split("_")[-2], 0.99)
+    if "worst_minute" in rule.signal:
+        expr = f"max over minutes of histogram_quantile(0.99, sum by (pod, le) (increase({selector}[1m])))"
+        ts = None
+    elif source == "metrics" and window.minutes:
+        expr = f"histogram_quantile({q}, sum by (pod, le) (increase({selector}[{window.minutes:g}m])))"
+        ts = window.end
+    else:
+        expr = f"histogram_quantile({q}, sum by (pod, le) ({selector}))  # cumulative since member start"
+        ts = None
+    value = fmt_value(signals.get(rule.signal), rule.unit)
+    return [{"file": files[0], "line": None, "ts": ts, "excerpt": f"{expr} = {value}"}]
+
+
 def _subjects(rule: Rule, view: ClusterView) -> Iterable[tuple[MemberView | None, dict]]:
     if rule.scope == "cluster":
         yield None, view.signals
@@ -180,7 +207,11 @@ def evaluate(
             if severity is None:
                 continue
             values = _template_values(signals, member, view, rule, value, threshold)
-            evidence = _info_evidence(bundle, rule, member) + _event_evidence(bundle, window, rule, name)
+            evidence = (
+                _metrics_evidence(bundle, window, rule, member, signals)
+                + _info_evidence(bundle, rule, member)
+                + _event_evidence(bundle, window, rule, name)
+            )
             findings.append(
                 Finding(
                     id=rule.id,

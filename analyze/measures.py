@@ -219,6 +219,7 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
             **{f"{h}_source": msig.get(f"{h}_source") for h in metric_measures.HISTOGRAMS},
             **{k: msig.get(k) for k in metric_measures.COUNTERS},
             "proposals_pending": msig.get("proposals_pending"),
+            "wal_fsync_over_1s_counted": msig.get("wal_fsync_over_1s_counted"),
             # logged slow events, in the window
             "wal_fsync_slow_count": int(f.get("count", 0)) if has_logs else None,
             "wal_fsync_slow_p50_ms": _round(f.get("p50")),
@@ -348,9 +349,9 @@ def _int_or_none(value: object) -> int | None:
 
 
 def _minute_label(end_ms: object) -> str | None:
-    """The minute a per-minute figure covers, as ``HH:MM-HH:MM UTC`` of its end."""
+    """The minute a per-minute figure covers: ``YYYY-MM-DD HH:MM:SS-HH:MM:SS UTC``."""
     if not isinstance(end_ms, int):
         return None
     end = datetime.fromtimestamp(end_ms / 1000, tz=UTC)
     start = datetime.fromtimestamp(end_ms / 1000 - 60, tz=UTC)
-    return f"{start:%Y-%m-%d %H:%M}-{end:%H:%M} UTC"
+    return f"{start:%Y-%m-%d %H:%M:%S}-{end:%H:%M:%S} UTC"

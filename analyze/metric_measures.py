@@ -87,19 +87,22 @@ def _window_buckets(samples: pl.DataFrame, group: list[str], start: int, end: in
 
 
 def _minute_buckets(samples: pl.DataFrame, start: int, end: int) -> pl.DataFrame:
-    """Buckets per member per minute (``increase(...[1m])`` evaluated at each whole minute)."""
-    first_end = -(-(start + MINUTE_MS) // MINUTE_MS) * MINUTE_MS
-    if first_end > end:
+    """Buckets per member per minute: ``increase(...[1m])`` evaluated every 60 s back from the window end.
+
+    Aligned to the end so the last minute before collection (often the worst) is never cut off.
+    """
+    count = (end - start) // MINUTE_MS
+    if count < 1:
         return pl.DataFrame(schema={"member": pl.String, "win": pl.Int64, "le": pl.Float64, "count": pl.Float64})
-    ends = list(range(first_end, end + 1, MINUTE_MS))
+    ends = [end - k * MINUTE_MS for k in range(count)]
     windows = pl.DataFrame({"win": ends, "start_ms": [e - MINUTE_MS for e in ends], "end_ms": ends})
-    inside = samples.filter(pl.col("ts_ms").is_between(first_end - MINUTE_MS, ends[-1]))
-    ceil_min = (-(-pl.col("ts_ms") // MINUTE_MS)) * MINUTE_MS
-    # a sample exactly on a minute belongs to the window ending there and to the next one
+    inside = samples.filter(pl.col("ts_ms").is_between(ends[-1] - MINUTE_MS, end))
+    back = end - pl.col("ts_ms")
+    # the window whose end is at or after the sample; a sample exactly on a boundary also starts the next
     assigned = pl.concat(
         [
-            inside.with_columns(win=ceil_min),
-            inside.filter(pl.col("ts_ms") % MINUTE_MS == 0).with_columns(win=pl.col("ts_ms") + MINUTE_MS),
+            inside.with_columns(win=end - (back // MINUTE_MS) * MINUTE_MS),
+            inside.filter((back % MINUTE_MS == 0) & (back > 0)).with_columns(win=pl.col("ts_ms") + MINUTE_MS),
         ]
     ).filter(pl.col("win").is_in(ends))
     inc = increases(assigned, windows, ["member", "le"])
@@ -128,7 +131,10 @@ def compute(metrics: pl.DataFrame, window: Window) -> MetricMeasures:
             parts.append(_window_buckets(samples.filter(pl.col("member").is_in(list(ranged))), ["member"], start, end))
         if since.height:
             parts.append(_since_start_buckets(since, ["member"]))
-        q = histogram_quantiles(pl.concat(parts), ["member"], list(QUANTILES.values()))
+        buckets = pl.concat(parts)
+        q = histogram_quantiles(buckets, ["member"], list(QUANTILES.values()))
+        if key == "wal_fsync":
+            _slow_fsync_counts(out, buckets)
         for member, qv, value in q.iter_rows():
             sig = out.signals.setdefault(member, {})
             label = next(k for k, v in QUANTILES.items() if v == qv)
@@ -141,6 +147,18 @@ def compute(metrics: pl.DataFrame, window: Window) -> MetricMeasures:
             _per_peer(out, samples, ranged, start, end)
     _counters_and_gauges(out, metrics, window)
     return out
+
+
+def _slow_fsync_counts(out: MetricMeasures, buckets: pl.DataFrame) -> None:
+    """Fsyncs above the 1.024 s bucket: the metrics' own count of what etcd logs as slow (over 1 s)."""
+    per = buckets.group_by("member").agg(
+        (
+            pl.col("count").filter(pl.col("le") == float("inf")).sum()
+            - pl.col("count").filter(pl.col("le") == 1.024).sum()
+        ).alias("over")
+    )
+    for member, over in per.iter_rows():
+        out.signals.setdefault(member, {})["wal_fsync_over_1s_counted"] = over
 
 
 def _worst_minutes(out: MetricMeasures, key: str, samples: pl.DataFrame, start: int, end: int) -> None:

@@ -67,7 +67,12 @@ def _wal_fsync(s: dict, minutes: list[dict] | None) -> dict:
         "note": "fsyncs over 1 s only: etcd logs no faster fsync",
     }
     out = _latency(s, "wal_fsync", minutes)
-    out.update(slow_count=s["wal_fsync_slow_count"], max_ms=s["wal_fsync_slow_max_ms"], logged=logged)
+    out.update(
+        slow_count=s["wal_fsync_slow_count"],
+        max_ms=s["wal_fsync_slow_max_ms"],
+        logged=logged,
+        over_1s_counted=s.get("wal_fsync_over_1s_counted"),  # from the histogram: above the 1.024 s bucket
+    )
     if out["source"] is None and s["wal_fsync_slow_count"] is not None:
         # no metrics: the summary is of the logged slow fsyncs, and says so
         out.update(

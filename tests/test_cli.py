@@ -22,7 +22,7 @@ def test_no_bundle_analyses_the_embedded_sample(tmp_path):
     assert r.returncode == 2, r.stderr
     assert r.stdout.startswith("etcd-perf: CRITICAL")
     out = next((tmp_path / ".work" / "etcd-analysis").iterdir())
-    assert out.name == "sample-20261126T112425Z"  # id from the bundle, not the clock
+    assert out.name == "sample-20261126T114712Z"  # id from the bundle, not the clock
     names = {p.name for p in out.iterdir()}
     assert {
         "executive_performance_report.txt",
@@ -144,7 +144,8 @@ def test_thresholds_override_from_yaml(tmp_path):
     t = tmp_path / "t.yaml"
     t.write_text(
         "wal_fsync_logged: {critical: 100}\nalarm_active: {enabled: false}\n"
-        "db_quota_used: {enabled: false}\nmember_unhealthy: {enabled: false}\n"
+        "db_quota_used: {enabled: false}\nmember_unhealthy: {enabled: false}\npeer_rtt_p99: {critical: 1000}\n"
+        "backend_commit_worst_minute: {critical: 10000}\n"
     )
     r = run("analyze", SAMPLE, "--thresholds", t, "--format", "json", "--output", tmp_path / "o")
     a = json.loads(r.stdout)

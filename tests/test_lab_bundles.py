@@ -83,11 +83,17 @@ def test_slow_disk_members_are_flagged_on_disk_and_the_healthy_one_is_not(lab):
     truth = ground_truth(truth_path)
     throttled = {e["member"] for e in truth if e["event"] == "slow_disk_start"}
     a = analyse(path)
-    disk = {f["member"] for f in a["findings"] if f["subsystem"] == "disk"}
+    # a slow disk is a critical disk finding (fsyncs over 1 s); the bulk 1 MiB writes that fill the DB
+    # to NOSPACE slow every member's backend commits, which may add disk *warnings* on any member
+    disk = {f["member"] for f in a["findings"] if f["subsystem"] == "disk" and f["severity"] == "critical"}
     assert disk == throttled
-    assert all(f["severity"] == "critical" for f in a["findings"] if f["subsystem"] == "disk")
     healthy = {m["name"] for m in a["members"]} - throttled
     assert healthy and not (healthy & disk)
+    assert all(
+        f["id"].startswith("backend_commit")
+        for f in a["findings"]
+        if f["subsystem"] == "disk" and f["member"] in healthy
+    )
 
 
 @pytest.mark.parametrize("lab", LABS, indirect=True)
@@ -120,19 +126,24 @@ def test_sample_verdict_is_pinned():
     a = analyse(SAMPLE, duration="15")
     assert (a["status"], a["window"]["minutes"]) == ("CRITICAL", 15.0)
     assert (a["bundle"]["collected_at"], a["bundle"]["collected_at_source"]) == (
-        "2026-11-26T11:24:25.243092Z",
+        "2026-11-26T11:47:12.867108Z",
         "manifest",
     )
-    assert a["summary"]["headline"].startswith("Master-0: 3 WAL fsync(s) over 1 s logged (slowest 5.63 s)")
     fs = {m["name"]: m["wal_fsync"]["slow_count"] for m in a["members"]}
-    assert fs == {"master-0": 3, "master-1": 4, "master-2": 0}  # the two throttled disks
+    assert fs == {"master-0": 5, "master-1": 3, "master-2": 0}  # the two throttled disks
+    counted = {m["name"]: round(m["wal_fsync"]["over_1s_counted"]) for m in a["members"]}
+    assert counted == fs  # the histogram agrees with the logs
     hb = {m["name"]: m["heartbeat_failures"] for m in a["members"]}
-    assert hb == {"master-0": 0, "master-1": 0, "master-2": 2}  # the SIGSTOPped leader, not the followers
-    assert [e["leader"] for e in a["cluster"]["elections"]] == ["master-0", "master-2", "master-1"]
-    kpi = {(k["id"], k["member"]): k["status"] for k in a["kpis"]}
-    assert kpi[("backend_commit_p99", "master-0")] == "not_measured"
-    assert kpi[("peer_rtt_p99", "master-2")] == "not_measured"
-    assert kpi[("leader_changes", None)] == "pass"
+    assert hb == {"master-0": 2, "master-1": 2, "master-2": 0}  # leaders while slow or stopped
+    assert [e["leader"] for e in a["cluster"]["elections"]] == ["master-1", "master-0", "master-2"]
+    kpi = {(k["id"], k["member"]): k for k in a["kpis"]}
+    assert all(
+        kpi[(k, m)]["source"] == "metrics"
+        for k in ("wal_fsync_p99", "backend_commit_p99", "peer_rtt_p99")
+        for m in ("master-0", "master-1", "master-2")
+    )
+    assert a["summary"]["kpis_not_measured"] == 0
+    assert kpi[("leader_changes", None)]["status"] == "pass"
 
 
 def test_evidence_points_at_real_lines():
@@ -142,3 +153,22 @@ def test_evidence_points_at_real_lines():
     for ev in f["evidence"]:
         line = (SAMPLE / ev["file"]).read_text().splitlines()[ev["line"] - 1]
         assert ev["excerpt"] in line and "slow fdatasync" in line
+
+
+@pytest.mark.lab
+def test_fresh_lab_bundle_carries_metrics_and_they_point_at_the_throttled_disks(fresh_lab_bundle):
+    path, truth_path = fresh_lab_bundle
+    truth = ground_truth(truth_path)
+    if not any(e["event"] == "prometheus_started" for e in truth):
+        pytest.skip("prometheus not installed: no dump in this bundle")
+    a = analyse(path)
+    assert a["metrics"]["available"] and a["metrics"]["files"][0]["kind"] == "openmetrics dump"
+    kpis = {(k["id"], k["member"]): k for k in a["kpis"]}
+    for m in a["members"]:
+        for key in ("wal_fsync_p99", "backend_commit_p99", "peer_rtt_p99"):
+            assert kpis[(key, m["name"])]["source"] == "metrics"
+    throttled = {e["member"] for e in truth if e["event"] == "slow_disk_start"}
+    # the histogram's own count of fsyncs above ~1 s names the throttled disks, as the logs do; a p99
+    # cannot (a few multi-second fsyncs are far below 1 % of a minute's thousands)
+    counted = {m["name"]: m["wal_fsync"]["over_1s_counted"] for m in a["members"]}
+    assert {name for name, n in counted.items() if n and n >= 0.5} == throttled

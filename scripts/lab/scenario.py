@@ -4,8 +4,9 @@
 Runs a 3-member cluster (etcdlab.py) under a kube-apiserver-like load, then: a follower's disk
 throttled, the leader's disk throttled (an election follows), the leader stopped with SIGSTOP for
 3 s (another election), a follower killed and restarted, compaction and defrag, and the DB filled
-to NOSPACE. Every injection is a line in ground_truth.jsonl (what, when, which member). The bundle
-is taken with the real collect.sh through the `oc` shim, while the alarm is still active.
+to NOSPACE. Every injection is a line in ground_truth.jsonl (what, when, which member). A real
+Prometheus scrapes the members every second; the bundle is taken with the real collect.sh through
+the `oc` shim (so it carries Prometheus's dump), while the alarm is still active.
 
 Slow disks need root: each member's data dir sits on its own loop-mounted ext4 and its write IOPS
 are capped with the cgroup-v1 blkio throttle, or, where that is missing, each fdatasync is delayed
@@ -34,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import etcdlab
+import prom
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -240,6 +242,11 @@ def run(out: Path, etcd: str, etcdctl: str) -> Path:
         truth.event("disk_mechanism", mechanism=disks.mechanism, reason=disks.reason or None)
         state = etcdlab.start_cluster(lab, etcd, etcdctl, 3, QUOTA, data_dirs)
         truth.event("cluster_started", members=names)
+        if shutil.which("prometheus"):
+            prom.start(lab, "1s")
+            truth.event("prometheus_started", scrape_interval="1s")
+        else:
+            truth.event("prometheus_skipped", reason="prometheus not installed: the bundle gets /metrics scrapes")
         for i in range(400):
             call(
                 state["members"][i % 3]["client_port"],
@@ -310,6 +317,8 @@ def run(out: Path, etcd: str, etcdctl: str) -> Path:
         truth.event("bundle_collected", archive=archive.name)
         return archive
     finally:
+        with contextlib.suppress(Exception):
+            prom.stop(lab)
         etcdlab.stop_cluster(lab)
         disks.cleanup()
 
