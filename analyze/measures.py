@@ -219,6 +219,7 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
             **{f"{h}_source": msig.get(f"{h}_source") for h in metric_measures.HISTOGRAMS},
             **{k: msig.get(k) for k in metric_measures.COUNTERS},
             "proposals_pending": msig.get("proposals_pending"),
+            **{k: msig.get(k) for k in ("db_total_bytes_metric", "db_in_use_bytes_metric", "db_quota_bytes_metric")},
             "wal_fsync_over_1s_counted": msig.get("wal_fsync_over_1s_counted"),
             # logged slow events, in the window
             "wal_fsync_slow_count": int(f.get("count", 0)) if has_logs else None,

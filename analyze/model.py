@@ -127,6 +127,13 @@ def _member(m: MemberView, minutes: dict, per_peer: list[dict]) -> dict:
         "proposals_pending": s["proposals_pending"],
         "leader_changes_seen": s["leader_changes_seen"],
         "heartbeat_send_failures_counted": s["heartbeat_send_failures"],
+        "slow_applies_counted": s["slow_applies_counted"],
+        "peer_sent_failures": s["peer_sent_failures"],
+        "db_metrics": {
+            "total_bytes": s["db_total_bytes_metric"],
+            "in_use_bytes": s["db_in_use_bytes_metric"],
+            "quota_bytes": s["db_quota_bytes_metric"],
+        },
         "heartbeat_failures": s["heartbeat_failures"],
         "readindex_delays": s["readindex_delays"],
         "network_events": s["network_events"],

@@ -137,6 +137,38 @@ def election_rows(analysis: dict) -> list[list[str]]:
     ]
 
 
+LATENCY_HEADERS = ["member", "metric", "p50", "p90", "p99", "worst minute p99", "worst minute", "source"]
+LATENCY_NAMES = {
+    "wal_fsync": "WAL fsync",
+    "backend_commit": "backend commit",
+    "peer_rtt": "peer RTT",
+    "grpc_unary": "gRPC unary",
+}
+
+
+def latency_rows(analysis: dict) -> list[list[str]]:
+    """True percentiles from metrics, per member and metric; rows without metrics say so."""
+    rows = []
+    for m in analysis["members"]:
+        for key, label in LATENCY_NAMES.items():
+            d = m[key]
+            if d.get("source") in (None, "logs"):
+                continue
+            rows.append(
+                [
+                    m["name"],
+                    label,
+                    fmt_value(d["p50_ms"], "ms"),
+                    fmt_value(d["p90_ms"], "ms"),
+                    fmt_value(d["p99_ms"], "ms"),
+                    "-" if d["worst_minute_p99_ms"] is None else fmt_value(d["worst_minute_p99_ms"], "ms"),
+                    d["worst_minute"] or "-",
+                    d["source"],
+                ]
+            )
+    return rows
+
+
 ELECTION_HEADERS = ["term", "time (UTC)", "leader", "previous", "campaigned", "seen by", "in window"]
 
 
@@ -159,6 +191,8 @@ def _environment(autoescape: bool) -> Environment:
         kpi_rows=kpi_rows,
         member_rows=member_rows,
         election_rows=election_rows,
+        latency_rows=latency_rows,
+        LATENCY_HEADERS=LATENCY_HEADERS,
         KPI_HEADERS=KPI_HEADERS,
         MEMBER_HEADERS=MEMBER_HEADERS,
         ELECTION_HEADERS=ELECTION_HEADERS,

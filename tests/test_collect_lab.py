@@ -88,6 +88,14 @@ def test_happy_path_bundle_is_complete_and_healthy(lab, tmp_path):
     assert a["exit_code"] in (0, 1)
     assert {f["subsystem"] for f in a["findings"] if f["severity"] != "info"} <= {"network", "apply"}
     assert len(a["cluster"]["elections"]) == 1  # the bootstrap election, once
+    # no Prometheus in this lab: collect.sh fell back to one /metrics scrape per member
+    assert sorted(f["file"].rsplit("/", 1)[1] for f in a["metrics"]["files"]) == [
+        "etcd-master-0.prom",
+        "etcd-master-1.prom",
+        "etcd-master-2.prom",
+    ]
+    kpi = {(k["id"], k["member"]): k for k in a["kpis"]}
+    assert kpi[("wal_fsync_p99", "master-0")]["source"] == "metrics (single scrape: since member start)"
 
 
 def test_one_failing_command_gives_a_partial_bundle_and_a_reported_failure(lab, tmp_path):
