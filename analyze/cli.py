@@ -59,6 +59,8 @@ def _verbose_stats(bundle: Bundle, timings: dict[str, float]) -> None:
     for f in bundle.log_files:
         fmts = ", ".join(f"{k}={v}" for k, v in sorted((f.stats.by_format or {}).items()))
         print(f"  {f.file}: {f.stats.lines} lines, {f.stats.unparsed} unparsed ({fmts})", file=err)
+    for m in bundle.metrics_files:
+        print(f"  {m.file}: {m.kind}, {m.samples} samples in {m.series} series, {m.unparsed} unparsed", file=err)
     counts = bundle.events.group_by("kind").len().sort("kind")
     print("  events: " + ", ".join(f"{k}={n}" for k, n in counts.iter_rows()), file=err)
     print("  time: " + ", ".join(f"{k} {v:.3f}s" for k, v in timings.items()), file=err)

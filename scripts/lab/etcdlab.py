@@ -196,11 +196,9 @@ def restart(args: argparse.Namespace) -> None:
 
 
 def restart_member(lab: Path, name: str) -> None:
+    kill_member(lab, name)
     state = load(lab)
     m = member_of(state, name)
-    if alive(m.get("pid"), m["name"]):
-        os.kill(m["pid"], signal.SIGKILL)
-        _reap(m["pid"], m["name"])
     log = lab / "logs" / f"{m['name']}.log"
     if log.exists():
         log.replace(lab / "logs" / f"{m['name']}.previous.log")

@@ -217,6 +217,16 @@ class Disks:
             del self.loops[n]
 
 
+def slow_period(disks: Disks, truth: Truth, member: dict, seconds: float = 15) -> None:
+    """One member's disk slowed for a while, then restored, with both moments in the ground truth."""
+    how = disks.slow(member, SLOW_IOPS)
+    truth.event("slow_disk_start", member=member["name"], mechanism=how)
+    time.sleep(seconds)
+    disks.fast(member)
+    truth.event("slow_disk_end", member=member["name"])
+    time.sleep(5)
+
+
 def collect(lab: Path, out: Path) -> Path:
     env = {**os.environ, "PATH": f"{HERE}{os.pathsep}{os.environ['PATH']}", "ETCD_LAB_DIR": str(lab)}
     r = subprocess.run(
@@ -258,21 +268,10 @@ def run(out: Path, etcd: str, etcdctl: str) -> Path:
             first = leader(state)
             truth.event("leader_observed", member=first["name"] if first else None)
             if disks.mechanism != "none" and first:
-                follower = next(m for m in state["members"] if m is not first)
-                how = disks.slow(follower, SLOW_IOPS)
-                truth.event("slow_disk_start", member=follower["name"], mechanism=how)
-                time.sleep(15)
-                disks.fast(follower)
-                truth.event("slow_disk_end", member=follower["name"])
-                time.sleep(5)
+                slow_period(disks, truth, next(m for m in state["members"] if m is not first))
                 lead = leader(state) or first
                 truth.event("leader_observed", member=lead["name"])
-                how = disks.slow(lead, SLOW_IOPS)
-                truth.event("slow_disk_start", member=lead["name"], mechanism=how)
-                time.sleep(15)
-                disks.fast(lead)
-                truth.event("slow_disk_end", member=lead["name"])
-                time.sleep(5)
+                slow_period(disks, truth, lead)
             else:
                 truth.event("slow_disk_skipped", reason=disks.reason)
             state = etcdlab.load(lab)
