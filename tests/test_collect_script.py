@@ -11,8 +11,9 @@ SCRIPT = REPO / "scripts" / "collect.sh"
 
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed (Debian: shellcheck)")
-def test_collect_script_is_shellcheck_clean():
-    r = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True)
+def test_shell_scripts_are_shellcheck_clean():
+    scripts = [SCRIPT, REPO / "scripts" / "lab" / "fetch-etcd35.sh", REPO / ".ci" / "run"]
+    r = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout
 
 
