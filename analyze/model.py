@@ -9,8 +9,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from analyze import timeline
+from analyze.capacity import capacity
+from analyze.consistency import consistency
+from analyze.diagnosis import diagnose, election_causes
 from analyze.findings import Finding, evaluate
-from analyze.measures import ClusterView, MemberView, measure
+from analyze.measures import ClusterView, MemberView, in_window, measure
+from analyze.requests import attribution
 from analyze.rules import Rule
 from analyze.units import fmt_value
 from analyze.window import Window
@@ -159,7 +164,7 @@ def _finding(f: Finding) -> dict:
     }
 
 
-def _cluster(bundle: Bundle, view: ClusterView) -> dict:
+def _cluster(bundle: Bundle, view: ClusterView, causes: dict[int, dict]) -> dict:
     alarms = [
         {
             "member": bundle.id_names.get(format(a.member_id, "x"), format(a.member_id, "x")) if a.member_id else None,
@@ -183,6 +188,7 @@ def _cluster(bundle: Bundle, view: ClusterView) -> dict:
                 "observed_by": e.observed_by,
                 "in_window": e in view.elections_in_window,
                 "evidence": _evidence([e.evidence]),
+                "cause": _cause(causes.get(e.term)),
             }
             for e in view.elections
         ],
@@ -192,6 +198,31 @@ def _cluster(bundle: Bundle, view: ClusterView) -> dict:
             {"resource": c.resource, "count": c.count, "size": c.size} for c in bundle.info.object_counts[:20]
         ],
     }
+
+
+def _cause(c: dict | None) -> dict | None:
+    if c is None:
+        return None
+    return {**c, "evidence": _evidence(c["evidence"])}
+
+
+def _deep(bundle: Bundle, window: Window, view: ClusterView) -> tuple[dict, dict[int, dict], dict]:
+    windowed = bundle.events.filter(in_window(window))
+    requests = attribution(windowed)
+    for r in requests["slowest"]:
+        r["ts"] = iso(r["ts"])
+    per_minute = timeline.minutes(bundle.events, window)
+    deep = {
+        "requests": requests,
+        "timeline": {
+            "categories": list(timeline.CATEGORIES),
+            "minutes": [{**r, "minute": iso(r["minute"])} for r in per_minute.iter_rows(named=True)],
+            "correlations": [{**c, "minute": iso(c["minute"])} for c in timeline.correlations(per_minute)],
+        },
+        "capacity": capacity(bundle, view),
+        "consistency": consistency(bundle, view),
+    }
+    return deep, election_causes(bundle, view), requests
 
 
 def _logs(bundle: Bundle, view: ClusterView) -> dict:
@@ -231,6 +262,8 @@ def _headline(status: str, findings: list[Finding]) -> str:
 def build_analysis(bundle: Bundle, window: Window, rules: tuple[Rule, ...]) -> dict:
     view = measure(bundle, window)
     kpis, findings = evaluate(bundle, window, view, rules)
+    deep, causes, requests = _deep(bundle, window, view)
+    diagnosis = diagnose(view, requests)
     severities = [f.severity for f in findings]
     status = "CRITICAL" if "critical" in severities else ("WARNING" if "warning" in severities else "HEALTHY")
     recs: dict[str, list[dict]] = {"immediate": [], "monitoring": [], "optimization": []}
@@ -259,7 +292,8 @@ def build_analysis(bundle: Bundle, window: Window, rules: tuple[Rule, ...]) -> d
         "status": status,
         "exit_code": STATUS_EXIT[status],
         "summary": {
-            "headline": _headline(status, findings),
+            "headline": diagnosis["headline"] if diagnosis["hypotheses"] else _headline(status, findings),
+            "worst_finding": _headline(status, findings),
             "critical": severities.count("critical"),
             "warnings": severities.count("warning"),
             "info": severities.count("info"),
@@ -300,7 +334,9 @@ def build_analysis(bundle: Bundle, window: Window, rules: tuple[Rule, ...]) -> d
             ],
             "semantics": "histogram_quantile(q, sum by (pod, le) (increase(<metric>_bucket[window]))), Prometheus 2.x",
         },
-        "cluster": _cluster(bundle, view),
+        "cluster": _cluster(bundle, view, causes),
+        "diagnosis": diagnosis,
+        **deep,
         "kpis": kpis,
         "findings": [_finding(f) for f in findings],
         "recommendations": recs,

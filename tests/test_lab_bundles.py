@@ -10,6 +10,7 @@ import io
 import json
 import re
 import tarfile
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -172,3 +173,53 @@ def test_fresh_lab_bundle_carries_metrics_and_they_point_at_the_throttled_disks(
     # cannot (a few multi-second fsyncs are far below 1 % of a minute's thousands)
     counted = {m["name"]: m["wal_fsync"]["over_1s_counted"] for m in a["members"]}
     assert {name for name, n in counted.items() if n and n >= 0.5} == throttled
+
+
+def expected_cause(truth, member, at):
+    """What the lab did to `member` just before `at`: a stopped process or a throttled disk."""
+    faults = [
+        e
+        for e in truth
+        if e.get("member") == member
+        and e["event"] in ("slow_disk_start", "slow_disk_end", "leader_sigstop")
+        and datetime.fromisoformat(e["ts"].replace("Z", "+00:00")) <= at + timedelta(seconds=1)
+    ]
+    if not faults:
+        return None
+    last = faults[-1]
+    if last["event"] == "leader_sigstop":
+        return "leader_stall"
+    return "slow_disk"
+
+
+@pytest.mark.parametrize("lab", LABS, indirect=True)
+def test_each_election_is_blamed_on_the_old_leader_and_its_real_fault(lab):
+    path, truth_path = lab
+    truth = ground_truth(truth_path)
+    a = analyse(path)
+    blamed = 0
+    for e in a["cluster"]["elections"]:
+        cause = e["cause"]
+        if e["previous_leader"] is None:
+            assert cause is None  # the bootstrap election has no old leader to blame
+            continue
+        assert cause["cause_member"] == e["previous_leader"]
+        assert e["previous_leader"] not in cause["symptom_members"]
+        at = datetime.fromisoformat(e["ts"].replace("Z", "+00:00"))
+        expected = expected_cause(truth, cause["cause_member"], at)
+        if expected:
+            assert cause["cause"] == expected, (e["term"], cause)
+            blamed += 1
+    assert blamed >= 1
+
+
+@pytest.mark.parametrize("lab", LABS, indirect=True)
+def test_headline_names_the_throttled_disks(lab):
+    path, truth_path = lab
+    throttled = {e["member"] for e in ground_truth(truth_path) if e["event"] == "slow_disk_start"}
+    a = analyse(path)
+    if not throttled:
+        pytest.skip("this machine could not throttle disks")
+    top = a["diagnosis"]["hypotheses"][0]
+    assert (top["cause"], top["confidence"], set(top["members"])) == ("slow_disk", "high", throttled)
+    assert a["summary"]["headline"].startswith("Most likely bottleneck: slow disk on ")

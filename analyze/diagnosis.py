@@ -1,0 +1,283 @@
+"""From measures to causes: which member is the bottleneck, why, and which members only felt it.
+
+Followers that log "lost leader" are symptoms; the leader that stalled or sat on a slow disk is the
+cause. Each hypothesis names its evidence (signals and log lines) and a confidence, and the
+executive summary leads with the strongest one in a sentence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import polars as pl
+
+from analyze.measures import ClusterView
+from analyze.units import fmt_value
+from gather.bundle import Bundle
+
+CAUSE_BEFORE = timedelta(seconds=30)  # what the old leader logged this long before an election
+CAUSE_AFTER = timedelta(seconds=10)  # a stopped process logs its late heartbeats after it resumes
+CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
+
+
+@dataclass
+class Hypothesis:
+    cause: str  # slow_disk | leader_stall | network | space | clock | heavy_requests
+    members: list[str]
+    confidence: str
+    summary: str
+    evidence: list[str] = field(default_factory=list)
+    score: float = 0.0
+
+
+def _disk(view: ClusterView) -> list[Hypothesis]:
+    out = []
+    for m in view.members:
+        s = m.signals
+        logged = s.get("wal_fsync_slow_count") or 0
+        counted = s.get("wal_fsync_over_1s_counted") or 0
+        p99 = s.get("wal_fsync_p99_ms")
+        evidence, score = [], 0.0
+        if logged:
+            evidence.append(
+                f"{logged} WAL fsync(s) over 1 s in its log (slowest {fmt_value(s['wal_fsync_slow_max_ms'], 'ms')})"
+            )
+            score += 3 + logged / 10
+        if counted >= 0.5:
+            evidence.append(f"{counted:.0f} fsync(s) above 1 s in its WAL fsync histogram")
+            score += 2
+        if p99 is not None and p99 > 10:
+            evidence.append(f"WAL fsync p99 {fmt_value(p99, 'ms')} (recommended under 10 ms)")
+            score += 1
+        if score and (s.get("heartbeat_failures") or 0):
+            evidence.append(f"{s['heartbeat_failures']} heartbeat(s) sent late while it led")
+            score += 0.5
+        if score:
+            confidence = "high" if (logged or counted >= 0.5) else "medium"
+            out.append(Hypothesis("slow_disk", [m.name], confidence, f"slow disk on {m.name}", evidence, score))
+    return out
+
+
+def _stall(view: ClusterView, disk_members: set[str]) -> list[Hypothesis]:
+    out = []
+    for m in view.members:
+        s = m.signals
+        late = s.get("heartbeat_failures") or 0
+        if not late or m.name in disk_members:
+            continue
+        worst = s.get("heartbeat_max_exceeded_ms")
+        evidence = [
+            f"{late} heartbeat(s) sent late as leader (worst {fmt_value(worst, 'ms')} over the limit) "
+            "with no slow fsync: the process was paused or starved of CPU"
+        ]
+        out.append(
+            Hypothesis(
+                "leader_stall", [m.name], "medium", f"a stalled leader process on {m.name}", evidence, 1.5 + late / 20
+            )
+        )
+    return out
+
+
+def _network(view: ClusterView) -> list[Hypothesis]:
+    out = []
+    for m in view.members:
+        s = m.signals
+        unhealthy, dropped = s.get("peer_unhealthy_count") or 0, s.get("message_dropped_count") or 0
+        rtt = s.get("peer_rtt_p99_ms")
+        evidence = []
+        if unhealthy:
+            evidence.append(f"{unhealthy} unhealthy peer probe(s)")
+        if dropped:
+            evidence.append(f"{dropped} raft message(s) dropped (send buffer full)")
+        if rtt is not None and rtt > 50:
+            evidence.append(f"peer RTT p99 {fmt_value(rtt, 'ms')} (recommended under 50 ms)")
+        if evidence:
+            out.append(
+                Hypothesis(
+                    "network",
+                    [m.name],
+                    "medium" if (dropped or unhealthy) else "low",
+                    f"network trouble between {m.name} and its peers",
+                    evidence,
+                    1 + (1 if dropped else 0) + (0.5 if unhealthy else 0),
+                )
+            )
+    return out
+
+
+def _space(view: ClusterView) -> list[Hypothesis]:
+    if not view.alarm_names:
+        return []
+    return [
+        Hypothesis(
+            "space",
+            view.alarm_members or [],
+            "high",
+            f"the {', '.join(view.alarm_names)} alarm: the cluster refuses writes",
+            [f"alarm {', '.join(view.alarm_names)} active in alarm_list.json"],
+            2.5,
+        )
+    ]
+
+
+def _clock(view: ClusterView) -> list[Hypothesis]:
+    drift = [m for m in view.members if m.signals.get("clock_drift_events")]
+    if not drift:
+        return []
+    return [
+        Hypothesis(
+            "clock",
+            [m.name for m in drift],
+            "medium",
+            "clock drift between members",
+            [f"{m.name}: {m.signals['clock_drift_events']} clock-drift warning(s)" for m in drift],
+            1.0,
+        )
+    ]
+
+
+def _merge(hyps: list[Hypothesis]) -> list[Hypothesis]:
+    """One hypothesis per cause: the same cause on several members is one story."""
+    merged: dict[str, Hypothesis] = {}
+    for h in sorted(hyps, key=lambda h: -h.score):
+        if h.cause in merged:
+            m = merged[h.cause]
+            m.members += [x for x in h.members if x not in m.members]
+            m.evidence += [f"{h.members[0]}: {e}" for e in h.evidence]
+            m.score += h.score
+            if CONFIDENCE_RANK[h.confidence] < CONFIDENCE_RANK[m.confidence]:
+                m.confidence = h.confidence
+        else:
+            merged[h.cause] = Hypothesis(
+                h.cause,
+                list(h.members),
+                h.confidence,
+                h.summary,
+                [f"{h.members[0]}: {e}" for e in h.evidence] if h.members else list(h.evidence),
+                h.score,
+            )
+    for h in merged.values():
+        if len(h.members) > 1 and h.cause in ("slow_disk", "leader_stall", "network"):
+            h.summary = (
+                h.summary.rsplit(" on ", 1)[0] + " on " + " and ".join(h.members) if " on " in h.summary else h.summary
+            )
+    return sorted(merged.values(), key=lambda h: (CONFIDENCE_RANK[h.confidence], -h.score, h.cause))
+
+
+def election_causes(bundle: Bundle, view: ClusterView) -> dict[int, dict]:
+    """For each election: the old leader's trouble around it (the cause) and who only noticed it."""
+    causes: dict[int, dict] = {}
+    events = bundle.events
+    for e in view.elections:
+        old = e.previous_leader
+        if old is None or e.ts is None:
+            continue
+        around = events.filter(
+            (pl.col("member") == old)
+            & pl.col("ts").is_between(e.ts - CAUSE_BEFORE, e.ts + CAUSE_AFTER)
+            & pl.col("kind").is_in(
+                [
+                    "wal_fsync_slow",
+                    "heartbeat_slow",
+                    "tick_missed",
+                    "server_start",
+                    "server_shutdown",
+                    "message_dropped",
+                    "peer_unhealthy",
+                ]
+            )
+        )
+        kind, why = _closest_cause(around, e.ts)
+        first = around.sort("ts").head(3)
+        causes[e.term] = {
+            "cause_member": old,
+            "cause": kind,
+            "explanation": why,
+            "symptom_members": [m for m in e.observed_by if m != old],
+            "evidence": [
+                {"file": r["file"], "line": int(r["line"]), "ts": r["ts"], "excerpt": r["excerpt"][:300]}
+                for r in first.iter_rows(named=True)
+            ],
+        }
+    return causes
+
+
+CAUSE_OF = {
+    "wal_fsync_slow": ("slow_disk", "slow WAL fsyncs on the old leader"),
+    "server_start": ("restart", "the old leader restarted"),
+    "server_shutdown": ("restart", "the old leader shut down"),
+    "heartbeat_slow": ("leader_stall", "the old leader sent heartbeats late (stalled or starved of CPU)"),
+    "tick_missed": ("leader_stall", "the old leader missed ticks (blocked)"),
+    "message_dropped": ("network", "the old leader dropped raft messages to its peers"),
+    "peer_unhealthy": ("network", "the old leader could not reach its peers"),
+}
+DISK_NEAR = timedelta(seconds=5)
+
+
+def _closest_cause(around: pl.DataFrame, at) -> tuple[str, str]:
+    """The old leader's trouble nearest the election; a slow fsync within 5 s explains it first."""
+    if around.height == 0:
+        return "unknown", "nothing in the old leader's log explains it (its log may be missing)"
+    dist = around.with_columns(d=(pl.col("ts") - at).abs()).sort("d", "kind")
+    fsync = dist.filter((pl.col("kind") == "wal_fsync_slow") & (pl.col("d") <= DISK_NEAR))
+    nearest = (fsync if fsync.height else dist)["kind"][0]
+    return CAUSE_OF[nearest]
+
+
+def heavy_requests(attribution: dict, disk_members: set[str]) -> list[Hypothesis]:
+    """Slow requests concentrated on one resource, without a slow disk to explain them."""
+    top = attribution["by_resource"][:1]
+    if disk_members or not top or attribution["count"] < 10:
+        return []
+    t = top[0]
+    share = t["count"] / attribution["count"]
+    if share < 0.5:
+        return []
+    return [
+        Hypothesis(
+            "heavy_requests",
+            [],
+            "medium",
+            f"expensive requests on {t['resource']}",
+            [
+                f"{t['count']} of {attribution['count']} slow requests are {t['resource']} "
+                f"(p99 {fmt_value(t['p99_ms'], 'ms')}, largest response {t['max_response_size']} bytes)"
+            ],
+            1.0,
+        )
+    ]
+
+
+def diagnose(view: ClusterView, attribution: dict) -> dict:
+    disk = _disk(view)
+    disk_members = {h.members[0] for h in disk if h.confidence == "high"}
+    hyps = _merge(
+        disk
+        + _stall(view, disk_members)
+        + _network(view)
+        + _space(view)
+        + _clock(view)
+        + heavy_requests(attribution, disk_members)
+    )
+    if hyps:
+        top = hyps[0]
+        firsts: dict[str, str] = {}
+        for ev in top.evidence:  # the first piece of evidence per member, for one readable sentence
+            firsts.setdefault(ev.split(":", 1)[0], ev)
+        headline = f"Most likely bottleneck: {top.summary} ({'; '.join(list(firsts.values())[:3])})."
+    else:
+        headline = "No bottleneck found: nothing in the logs, metrics or etcd_info points at one."
+    return {
+        "headline": headline,
+        "hypotheses": [
+            {
+                "cause": h.cause,
+                "members": h.members,
+                "confidence": h.confidence,
+                "summary": h.summary,
+                "evidence": h.evidence,
+            }
+            for h in hyps
+        ],
+    }

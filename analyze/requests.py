@@ -1,0 +1,142 @@
+"""Which requests are slow: resource, namespace, operation and size behind every logged slow request.
+
+"apply request took too long" (and its capnslog wordings) carries the request in protobuf text
+(``key:"/registry/pods/ns/name" range_end:"..." count_only:true``, ``txn:<compare:<...> success:<
+request_put:<key:...>>>``, ``compaction:<revision:N>``...), its read-only prefix and the response
+(``range_response_count:N size:M``); etcd 3.5+ "request stats" adds the gRPC method. These are parsed
+with vectorised regexes and ranked. As everywhere, only requests etcd logged as slow are counted.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from analyze.stats import summary_exprs
+
+KEY = r'key:\\?"([^"\\]*)'
+RANGE_END = r'range_end:\\?"'
+# /registry/<resource>/[<namespace>/]<name> or /kubernetes.io/...; API groups add one segment
+# core resources have no dot; a dotted first segment is an API group and the resource follows it
+RESOURCE = r"^/(?:registry|kubernetes\.io)/((?:[^/]*\.[^/]*/[^/]+)|[^/.]+)"
+NAMESPACED = r"^/(?:registry|kubernetes\.io)/(?:[^/]*\.[^/]*/[^/]+|[^/.]+)/([^/]+)/[^/]*$"
+TOP_N = 10
+
+
+def _operation() -> pl.Expr:
+    req = pl.col("request").fill_null("")
+    rtype = pl.col("response_type").fill_null("")
+    return (
+        pl.when(req.str.contains("compaction:<") | rtype.str.ends_with("/Compact"))
+        .then(pl.lit("compaction"))
+        .when(req.str.contains("lease_") | rtype.str.contains("/Lease"))
+        .then(pl.lit("lease"))
+        .when(req.str.contains("txn:<") | rtype.str.ends_with("/Txn"))
+        .then(pl.lit("txn"))
+        .when(req.str.contains("delete_range:<") | rtype.str.ends_with("/DeleteRange"))
+        .then(pl.lit("delete"))
+        .when(req.str.contains(r"(?:^|[ <])put:<") | rtype.str.ends_with("/Put"))
+        .then(pl.lit("put"))
+        .when(req.str.contains("count_only:true"))
+        .then(pl.lit("range (count only)"))
+        .when(req.str.contains(RANGE_END))
+        .then(pl.lit("range over a prefix"))
+        .when(req.str.contains(r"^key:") | rtype.str.ends_with("/Range"))
+        .then(pl.lit("range"))
+        .otherwise(pl.lit("other"))
+    )
+
+
+def slow_requests(events: pl.DataFrame) -> pl.DataFrame:
+    """One row per logged slow request with what it was: operation, resource, namespace, sizes."""
+    rows = events.filter(pl.col("kind").is_in(["apply_slow", "request_stats"]))
+    key = pl.col("request").str.extract(KEY, 1)
+    response = pl.col("response").fill_null("")
+    return rows.select(
+        "member",
+        "ts",
+        "file",
+        "line",
+        "kind",
+        "took_ms",
+        "excerpt",
+        _operation().alias("operation"),
+        key.alias("key"),
+        key.str.extract(RESOURCE, 1).fill_null("(other keys)").alias("resource"),
+        key.str.extract(NAMESPACED, 1).alias("namespace"),
+        # the gRPC method when logged (request stats); else the read-only prefix of the apply line
+        pl.when(pl.col("response_type").is_not_null())
+        .then(pl.col("response_type").str.ends_with("/Range"))
+        .otherwise(pl.col("prefix").fill_null("") == "read-only range ")
+        .alias("read_only"),
+        pl.coalesce(
+            response.str.extract(r"range_response_count:(\d+)", 1).cast(pl.Int64, strict=False),
+            pl.col("response_count"),
+        ).alias("response_count"),
+        pl.coalesce(response.str.extract(r"size:(\d+)", 1).cast(pl.Int64, strict=False), pl.col("response_size")).alias(
+            "response_size"
+        ),
+        pl.col("error").alias("error"),
+    )
+
+
+def _ranked(frame: pl.DataFrame, by: list[str]) -> list[dict]:
+    if frame.height == 0:
+        return []
+    out = (
+        frame.group_by(by)
+        .agg(
+            *summary_exprs("took_ms"),
+            pl.col("took_ms").sum().alias("total_ms"),
+            pl.col("response_size").max().alias("max_response_size"),
+            pl.col("response_count").max().alias("max_response_count"),
+        )
+        .sort(["total_ms", *by], descending=[True] + [False] * len(by), nulls_last=True)
+        .head(TOP_N)
+    )
+    return [
+        {
+            **{k: r[k] for k in by},
+            "count": r["count"],
+            "p50_ms": r["p50"],
+            "p99_ms": r["p99"],
+            "max_ms": r["max"],
+            "total_ms": r["total_ms"],
+            "max_response_size": r["max_response_size"],
+            "max_response_count": r["max_response_count"],
+        }
+        for r in out.iter_rows(named=True)
+    ]
+
+
+def attribution(events: pl.DataFrame) -> dict:
+    """Top slow requests by resource, namespace, operation, read/write and member (ranked by time lost)."""
+    reqs = slow_requests(events)
+    slowest = reqs.sort(["took_ms", "ts"], descending=[True, False], nulls_last=True).head(TOP_N)
+    return {
+        "count": reqs.height,
+        "note": "requests etcd logged as slow (over their expected duration, default 100 ms; "
+        "request stats over 300 ms)",
+        "by_resource": _ranked(reqs, ["resource"]),
+        "by_namespace": _ranked(reqs.filter(pl.col("namespace").is_not_null()), ["namespace"]),
+        "by_operation": _ranked(reqs, ["operation"]),
+        "by_access": _ranked(
+            reqs.with_columns(access=pl.when(pl.col("read_only")).then(pl.lit("read-only")).otherwise(pl.lit("write"))),
+            ["access"],
+        ),
+        "by_member": _ranked(reqs, ["member"]),
+        "slowest": [
+            {
+                "member": r["member"],
+                "ts": r["ts"],
+                "took_ms": r["took_ms"],
+                "operation": r["operation"],
+                "key": r["key"],
+                "response_count": r["response_count"],
+                "response_size": r["response_size"],
+                "error": r["error"],
+                "file": r["file"],
+                "line": r["line"],
+            }
+            for r in slowest.iter_rows(named=True)
+        ],
+    }

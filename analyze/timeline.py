@@ -1,0 +1,74 @@
+"""Per member per minute: slow-event bursts next to what else happened then.
+
+A latency burst that lines up with a defrag, a compaction, a snapshot, a restart or lost peer
+streams has an explanation; one that lines up with nothing points at the disk or the node.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from analyze.measures import in_window
+from analyze.window import Window
+
+CATEGORIES = {
+    "slow": ["wal_fsync_slow", "apply_slow", "heartbeat_slow", "readindex_slow", "readindex_timeout"],
+    "election": ["raft_became_leader", "raft_leader_lost", "raft_election_start"],
+    "compaction": ["compaction_finished", "compaction_failed"],
+    "defrag": ["defrag_started", "defrag_finished", "defrag_failed"],
+    "snapshot": ["snapshot_saved", "snapshot_sent"],
+    "restart": ["server_start", "server_shutdown"],
+    "alarm": ["alarm_raised", "quota_exceeded", "health_alarm"],
+    "network": ["peer_unhealthy", "stream_lost", "peer_inactive", "message_dropped"],
+    "clock": ["clock_drift"],
+}
+CONTEXT = [c for c in CATEGORIES if c not in ("slow", "election")]
+
+
+def minutes(events: pl.DataFrame, window: Window) -> pl.DataFrame:
+    """member, minute, and a count per category (zero where nothing happened)."""
+    kind_to_cat = {k: cat for cat, kinds in CATEGORIES.items() for k in kinds}
+    rows = events.filter(in_window(window) & pl.col("kind").is_in(list(kind_to_cat)) & pl.col("ts").is_not_null())
+    if rows.height == 0:
+        return pl.DataFrame(
+            schema={"member": pl.String, "minute": pl.Datetime("us", "UTC"), **{c: pl.UInt32 for c in CATEGORIES}}
+        )
+    counted = (
+        rows.with_columns(category=pl.col("kind").replace_strict(kind_to_cat), minute=pl.col("ts").dt.truncate("1m"))
+        .group_by("member", "minute", "category")
+        .len()
+    )
+    wide = counted.pivot(on="category", index=["member", "minute"], values="len").fill_null(0)
+    for c in CATEGORIES:
+        if c not in wide.columns:
+            wide = wide.with_columns(pl.lit(0, dtype=pl.UInt32).alias(c))
+    return wide.select("member", "minute", *[pl.col(c).cast(pl.UInt32) for c in CATEGORIES]).sort("minute", "member")
+
+
+def correlations(per_minute: pl.DataFrame, top: int = 5) -> list[dict]:
+    """The worst slow-event minutes and what coincided with them, on the member or elsewhere."""
+    if per_minute.height == 0:
+        return []
+    worst = per_minute.filter(pl.col("slow") > 0).sort(["slow", "minute", "member"], descending=[True, False, False])
+    out = []
+    for r in worst.head(top).iter_rows(named=True):
+        same = per_minute.filter(pl.col("minute") == r["minute"])
+        context = []
+        for c in CONTEXT:
+            here = r[c]
+            others = same.filter(pl.col("member") != r["member"]).select(pl.col(c).sum()).item()
+            if here:
+                context.append(f"{c} on {r['member']}")
+            if others:
+                context.append(f"{c} on other members")
+        if r["election"] or same["election"].sum():
+            context.append("an election")
+        out.append(
+            {
+                "member": r["member"],
+                "minute": r["minute"],
+                "slow_events": r["slow"],
+                "coincides_with": context or ["nothing else logged: disk or node trouble"],
+            }
+        )
+    return out
