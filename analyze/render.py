@@ -129,8 +129,8 @@ def election_rows(analysis: dict) -> list[list[str]]:
             short_ts(e["ts"]),
             e["leader"],
             e["previous_leader"] or "-",
+            f"{e['cause']['cause_member']}: {e['cause']['cause'].replace('_', ' ')}" if e.get("cause") else "-",
             ", ".join(e["candidates"]) or "-",
-            ", ".join(e["observed_by"]),
             "yes" if e["in_window"] else "no",
         ]
         for e in analysis["cluster"]["elections"]
@@ -169,7 +169,49 @@ def latency_rows(analysis: dict) -> list[list[str]]:
     return rows
 
 
-ELECTION_HEADERS = ["term", "time (UTC)", "leader", "previous", "campaigned", "seen by", "in window"]
+ELECTION_HEADERS = ["term", "time (UTC)", "leader", "previous", "caused by", "campaigned", "in window"]
+REQUEST_HEADERS = ["", "count", "p50", "p99", "max", "time lost", "largest response"]
+
+
+def request_rows(analysis: dict, dimension: str) -> list[list[str]]:
+    """Top slow requests by one dimension (resource, namespace, operation, access, member)."""
+    key = dimension.removeprefix("by_")
+    rows = []
+    for r in analysis["requests"][dimension]:
+        size = r["max_response_size"]
+        rows.append(
+            [
+                str(r[key]),
+                str(r["count"]),
+                fmt_value(r["p50_ms"], "ms"),
+                fmt_value(r["p99_ms"], "ms"),
+                fmt_value(r["max_ms"], "ms"),
+                fmt_value(r["total_ms"], "ms"),
+                "-" if size is None else fmt_value(size, "bytes"),
+            ]
+        )
+    return rows
+
+
+CAPACITY_HEADERS = ["member", "db size", "in use", "free", "quota", "quota used", "defrag would help"]
+
+
+def capacity_rows(analysis: dict) -> list[list[str]]:
+    def b(v: object) -> str:
+        return "-" if v is None else fmt_value(v, "bytes")
+
+    return [
+        [
+            c["member"],
+            b(c["db_size_bytes"]),
+            b(c["db_in_use_bytes"]),
+            b(c["free_bytes"]),
+            b(c["quota_bytes"]),
+            "-" if c["quota_used_pct"] is None else fmt_value(c["quota_used_pct"], "pct"),
+            "yes" if c["defrag_would_help"] else "no",
+        ]
+        for c in analysis["capacity"]["members"]
+    ]
 
 
 def _template_source(name: str) -> str:
@@ -192,6 +234,10 @@ def _environment(autoescape: bool) -> Environment:
         member_rows=member_rows,
         election_rows=election_rows,
         latency_rows=latency_rows,
+        request_rows=request_rows,
+        capacity_rows=capacity_rows,
+        REQUEST_HEADERS=REQUEST_HEADERS,
+        CAPACITY_HEADERS=CAPACITY_HEADERS,
         LATENCY_HEADERS=LATENCY_HEADERS,
         KPI_HEADERS=KPI_HEADERS,
         MEMBER_HEADERS=MEMBER_HEADERS,
@@ -209,8 +255,36 @@ def render_markdown(analysis: dict) -> str:
     return _environment(False).get_template("report.md.j2").render(a=analysis)
 
 
+SEVERITY_ORDER = {"critical": 3, "warning": 2, "info": 1}
+
+
+def matrix(analysis: dict) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """Members by subsystem: the worst finding severity in each cell ("" where none)."""
+    subsystems = sorted({f["subsystem"] for f in analysis["findings"] if f["member"]})
+    rows = []
+    for m in analysis["members"]:
+        cells = []
+        for sub in subsystems:
+            sev = [f["severity"] for f in analysis["findings"] if f["member"] == m["name"] and f["subsystem"] == sub]
+            cells.append(max(sev, key=lambda x: SEVERITY_ORDER[x]) if sev else "")
+        rows.append((m["name"], cells))
+    return subsystems, rows
+
+
 def render_html(analysis: dict) -> str:
-    return _environment(True).get_template("report.html.j2").render(a=analysis)
+    from markupsafe import Markup
+
+    from analyze.charts import latency_chart, slow_events_chart
+
+    charts = [
+        slow_events_chart(analysis),
+        latency_chart(analysis, "wal_fsync", "WAL fsync"),
+        latency_chart(analysis, "backend_commit", "backend commit"),
+        latency_chart(analysis, "peer_rtt", "peer RTT"),
+    ]
+    env = _environment(True)
+    env.globals.update(matrix=matrix)
+    return env.get_template("report.html.j2").render(a=analysis, charts=[Markup(c) for c in charts if c])
 
 
 def render_json(analysis: dict) -> bytes:

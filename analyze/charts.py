@@ -1,0 +1,123 @@
+"""Inline SVG charts for the HTML report: no scripts, no external files, deterministic bytes.
+
+Every label that comes from the bundle is XML-escaped; coordinates are rounded to one decimal so the
+same analysis always draws the same picture.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from html import escape
+
+WIDTH, HEIGHT = 760, 220
+LEFT, RIGHT, TOP, BOTTOM = 56, 16, 28, 40
+PALETTE = ["#1a73e8", "#d93025", "#188038", "#e37400", "#9334e6", "#12b5cb", "#5f6368"]
+
+
+def _t(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _axes(t0: float, t1: float, ymax: float, ylabel: str) -> list[str]:
+    parts = [
+        f'<line x1="{LEFT}" y1="{HEIGHT - BOTTOM}" x2="{WIDTH - RIGHT}" y2="{HEIGHT - BOTTOM}" stroke="#888"/>',
+        f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{HEIGHT - BOTTOM}" stroke="#888"/>',
+        f'<text x="{LEFT}" y="14" font-size="11">{escape(ylabel)}</text>',
+        f'<text x="{LEFT - 4}" y="{TOP + 10}" font-size="10" text-anchor="end">{ymax:g}</text>',
+        f'<text x="{LEFT - 4}" y="{HEIGHT - BOTTOM}" font-size="10" text-anchor="end">0</text>',
+    ]
+    for frac in (0.0, 0.5, 1.0):
+        t = t0 + (t1 - t0) * frac
+        x = LEFT + (WIDTH - LEFT - RIGHT) * frac
+        label = _hhmm(t)
+        anchor = {0.0: "start", 0.5: "middle", 1.0: "end"}[frac]
+        parts.append(
+            f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 14}" font-size="10" text-anchor="{anchor}">{label}</text>'
+        )
+    parts.append(f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 6}" font-size="10" text-anchor="end">UTC</text>')
+    return parts
+
+
+def _hhmm(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%H:%M:%S")
+
+
+def _x(t: float, t0: float, t1: float) -> float:
+    span = (t1 - t0) or 1.0
+    return LEFT + (WIDTH - LEFT - RIGHT) * (t - t0) / span
+
+
+def _y(v: float, ymax: float) -> float:
+    return HEIGHT - BOTTOM - (HEIGHT - TOP - BOTTOM) * (v / ymax if ymax else 0)
+
+
+def _legend(members: list[str]) -> list[str]:
+    out = []
+    for i, m in enumerate(members):
+        x = LEFT + 8 + i * 120
+        out.append(f'<rect x="{x}" y="{HEIGHT - 12}" width="10" height="8" fill="{PALETTE[i % len(PALETTE)]}"/>')
+        out.append(f'<text x="{x + 14}" y="{HEIGHT - 4}" font-size="10">{escape(m)}</text>')
+    return out
+
+
+def _svg(title: str, parts: list[str]) -> str:
+    body = "".join(parts)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-label="{escape(title)}" class="chart"><title>{escape(title)}</title>{body}</svg>'
+    )
+
+
+def slow_events_chart(analysis: dict) -> str:
+    """Slow events per minute per member (bars), elections as vertical marks."""
+    rows = analysis["timeline"]["minutes"]
+    if not rows:
+        return ""
+    members = sorted({r["member"] for r in rows})
+    times = sorted({_t(r["minute"]) for r in rows})
+    t0, t1 = times[0], times[-1] + 60
+    ymax = max(max(r["slow"] for r in rows), 1)
+    parts = _axes(t0, t1, ymax, "slow events / min")
+    slot = (WIDTH - LEFT - RIGHT) * 60 / ((t1 - t0) or 60)
+    bar = max(slot / (len(members) + 1), 1.0)
+    for r in rows:
+        i = members.index(r["member"])
+        x = _x(_t(r["minute"]), t0, t1) + i * bar
+        y = _y(r["slow"], ymax)
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{HEIGHT - BOTTOM - y:.1f}" '
+            f'fill="{PALETTE[i % len(PALETTE)]}"><title>{escape(r["member"])} {escape(r["minute"][11:16])}: '
+            f"{r['slow']} slow</title></rect>"
+        )
+    for e in analysis["cluster"]["elections"]:
+        if e["ts"] and t0 <= _t(e["ts"]) <= t1:
+            x = _x(_t(e["ts"]), t0, t1)
+            parts.append(
+                f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{HEIGHT - BOTTOM}" stroke="#000" '
+                f'stroke-dasharray="3,3"><title>election: term {e["term"]}, {escape(e["leader"])} leads'
+                f"</title></line>"
+            )
+            parts.append(f'<text x="{x + 2:.1f}" y="{TOP + 8}" font-size="9">t{e["term"]}</text>')
+    return _svg("Slow events per minute per member; dashed lines are elections", parts + _legend(members))
+
+
+def latency_chart(analysis: dict, key: str, label: str) -> str:
+    """Per-minute p99 per member from metrics (lines)."""
+    series = {m["name"]: m[key]["minutes"] for m in analysis["members"] if m[key].get("minutes")}
+    points = [p for s in series.values() for p in s if p["p99_ms"] is not None]
+    if not points:
+        return ""
+    members = sorted(series)
+    t0 = min(_t(p["minute_end"]) for p in points) - 60
+    t1 = max(_t(p["minute_end"]) for p in points)
+    ymax = max(p["p99_ms"] for p in points) or 1.0
+    parts = _axes(t0, t1, round(ymax, 1), f"{label} p99 (ms)")
+    for i, m in enumerate(members):
+        pts = [(_x(_t(p["minute_end"]), t0, t1), _y(p["p99_ms"], ymax)) for p in series[m] if p["p99_ms"] is not None]
+        if not pts:
+            continue
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+        color = PALETTE[i % len(PALETTE)]
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
+        parts.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{color}"/>' for x, y in pts)
+    return _svg(f"{label} p99 per minute per member", parts + _legend(members))
