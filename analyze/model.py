@@ -17,6 +17,7 @@ from analyze.findings import Finding, evaluate
 from analyze.measures import ClusterView, MemberView, in_window, measure
 from analyze.requests import attribution
 from analyze.rules import Rule
+from analyze.traces import decompose
 from analyze.units import fmt_value
 from analyze.window import Window
 from gather.bundle import Bundle
@@ -214,6 +215,7 @@ def _deep(bundle: Bundle, window: Window, view: ClusterView) -> tuple[dict, dict
     per_minute = timeline.minutes(bundle.events, window)
     deep = {
         "requests": requests,
+        "traces": decompose(windowed),
         "timeline": {
             "categories": list(timeline.CATEGORIES),
             "minutes": [{**r, "minute": iso(r["minute"])} for r in per_minute.iter_rows(named=True)],

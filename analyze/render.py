@@ -193,6 +193,22 @@ def request_rows(analysis: dict, dimension: str) -> list[list[str]]:
     return rows
 
 
+TRACE_HEADERS = ["phase", "steps", "time", "share", "longest step"]
+
+
+def trace_rows(analysis: dict) -> list[list[str]]:
+    return [
+        [
+            r["phase"],
+            str(r["steps"]),
+            fmt_value(r["total_ms"], "ms"),
+            fmt_value(r["share_pct"], "pct"),
+            fmt_value(r["max_ms"], "ms"),
+        ]
+        for r in analysis["traces"]["by_phase"]
+    ]
+
+
 CAPACITY_HEADERS = ["member", "db size", "in use", "free", "quota", "quota used", "defrag would help"]
 
 
@@ -236,6 +252,8 @@ def _environment(autoescape: bool) -> Environment:
         latency_rows=latency_rows,
         request_rows=request_rows,
         capacity_rows=capacity_rows,
+        trace_rows=trace_rows,
+        TRACE_HEADERS=TRACE_HEADERS,
         REQUEST_HEADERS=REQUEST_HEADERS,
         CAPACITY_HEADERS=CAPACITY_HEADERS,
         LATENCY_HEADERS=LATENCY_HEADERS,

@@ -1,0 +1,68 @@
+"""Where slow requests spend their time: etcd's ``trace[…]`` lines split into their steps.
+
+A trace (logged for requests over 100 ms, zap only) lists steps such as "agreement among raft nodes
+before linearized reading" or "range keys from bolt db", each with its duration. Summed per member,
+operation and phase they say whether time goes to raft (consensus, ReadIndex), to the index or to
+bbolt (disk), or to applying the write.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from gather.durations import duration_ms
+
+STEP = r"'([^']+)'[^(]*\(duration: ([^)]+)\)"
+PHASES = {
+    "agreement among raft nodes before linearized reading": "raft agreement (ReadIndex)",
+    "read index received": "raft agreement (ReadIndex)",
+    "applied index is now lower than readState.Index": "raft agreement (ReadIndex)",
+    "process raft request": "raft agreement (proposal)",
+    "range keys from in-memory index tree": "index lookup",
+    "compare": "index lookup",
+    "get key's previous created_revision and leaseID": "index lookup",
+    "range keys from bolt db": "bolt db read",
+    "marshal mvccpb.KeyValue": "apply / put",
+    "store kv pair into bolt db": "apply / put",
+    "attach lease to kv pair": "apply / put",
+    "physically apply compaction": "compaction",
+}
+
+
+def decompose(events: pl.DataFrame) -> dict:
+    traces = events.filter((pl.col("kind") == "trace") & pl.col("steps").is_not_null())
+    steps = (
+        traces.select(
+            "member", "op", pl.col("took_ms").alias("trace_ms"), pl.col("steps").str.extract_all(STEP).alias("step")
+        )
+        .explode("step")
+        .filter(pl.col("step").is_not_null())
+        .with_columns(
+            name=pl.col("step").str.extract(STEP, 1),
+            ms=duration_ms(pl.col("step").str.extract(STEP, 2)),
+        )
+        .with_columns(phase=pl.col("name").replace_strict(PHASES, default="other"))
+    )
+    if steps.height == 0:
+        return {"traces": traces.height, "by_phase": [], "by_member_phase": [], "by_op_phase": []}
+
+    def table(by: list[str]) -> list[dict]:
+        rows = (
+            steps.group_by(by)
+            .agg(pl.len().alias("steps"), pl.col("ms").sum().alias("total_ms"), pl.col("ms").max().alias("max_ms"))
+            .with_columns(
+                share_pct=(100 * pl.col("total_ms") / pl.col("total_ms").sum().over(by[:-1] or None)).round(1)
+                if len(by) > 1
+                else (100 * pl.col("total_ms") / pl.col("total_ms").sum()).round(1)
+            )
+            .sort([*by[:-1], "total_ms"], descending=[False] * (len(by) - 1) + [True])
+        )
+        return rows.to_dicts()
+
+    return {
+        "traces": traces.height,
+        "note": "steps of requests etcd traced (over 100 ms); shares are of the traced time",
+        "by_phase": table(["phase"]),
+        "by_member_phase": table(["member", "phase"]),
+        "by_op_phase": table(["op", "phase"]),
+    }

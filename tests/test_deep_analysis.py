@@ -1,0 +1,127 @@
+"""Deep analysis from real lines: what was slow, where traced time went, what coincided, is the cluster sane."""
+
+import polars as pl
+import pytest
+
+from analyze.capacity import capacity
+from analyze.consistency import consistency
+from analyze.measures import measure
+from analyze.requests import attribution, slow_requests
+from analyze.timeline import correlations, minutes
+from analyze.traces import decompose
+from analyze.window import Window, bundle_window
+from gather.archive import open_bundle
+from gather.bundle import load_bundle
+from tests import real_lines as R
+from tests.factory import make_must_gather
+from tests.test_logparse import parse
+
+# etcd-io/etcd#12094 (3.4 trace) and #20418 (3.6 linearizableReadLoop), verbatim; the 3.5 put trace
+# with two steps from a public repo (real-log-lines.md)
+TRACE_RANGE = (
+    '{"level":"info","ts":"2020-06-30T01:18:21.061Z","caller":"traceutil/trace.go:145","msg":"trace[58337926] range",'
+    '"detail":"{range_begin:/registry/services/endpoints/kube-system/kube-scheduler; range_end:; response_count:1; '
+    'response_revision:17787301; }","duration":"741.382094ms","start":"2020-06-30T01:18:20.319Z","end":'
+    '"2020-06-30T01:18:21.061Z","steps":["trace[58337926] \'agreement among raft nodes before linearized reading\'  '
+    '(duration: 741.286801ms)"]}'
+)
+TRACE_PUT = (
+    '{"level":"info","ts":"2021-11-16T02:23:01.727+0800","caller":"traceutil/trace.go:171",'
+    '"msg":"trace[214976224] put",'
+    '"detail":"{key:/micro/registry/Meet/Meet-ee5b8119-4ed0-474b-b948-86ee166325a2; req_size:614; response_revision:3; '
+    '}","duration":"102.469459ms","start":"2021-11-16T02:23:01.623+0800","end":"2021-11-16T02:23:01.725+0800","steps":'
+    "[\"trace[214976224] 'process raft request'  (duration: 25.521542ms)\",\"trace[214976224] 'marshal mvccpb.KeyValue'"
+    '  (duration: 76.424667ms)"],"step_count":2}'
+)
+OPERATOR_GROUPS = (
+    '2019-12-03 15:13:40.596703 W | etcdserver: read-only range request "key:\\"/kubernetes.io/operators.coreos.com/'
+    'operatorgroups/\\" range_end:\\"/kubernetes.io/operators.coreos.com/operatorgroups0\\" " with result '
+    '"range_response_count:3 size:2470" took too long (318.499455ms) to execute'
+)
+
+
+def events_of(lines):
+    ev, _ = parse(lines)
+    return ev.with_columns(member=pl.lit("m0"), file=pl.lit("current.log"))
+
+
+def test_slow_requests_are_attributed_to_resource_namespace_and_operation():
+    reqs = slow_requests(events_of([R.CAPNS_APPLY, R.ZAP34_APPLY, R.ZAP35_REQUEST_STATS, OPERATOR_GROUPS]))
+    got = reqs.select("operation", "resource", "namespace", "read_only", "response_count", "response_size").rows()
+    assert got == [
+        ("range (count only)", "storageclasses", None, True, 0, 6),
+        ("range", "namespaces", None, True, 1, 174),  # cluster-scoped: "default" is the name
+        ("txn", "leases", "kube-system", False, 0, 43),
+        ("range over a prefix", "operators.coreos.com/operatorgroups", None, True, 3, 2470),
+    ]
+
+
+def test_attribution_ranks_by_time_lost():
+    a = attribution(events_of([R.CAPNS_APPLY, R.ZAP34_APPLY, R.ZAP35_REQUEST_STATS]))
+    assert a["count"] == 3
+    assert [r["resource"] for r in a["by_resource"]] == ["storageclasses", "leases", "namespaces"]
+    assert a["slowest"][0]["took_ms"] == pytest.approx(2285.637356)
+
+
+def test_trace_steps_are_split_into_phases():
+    d = decompose(events_of([TRACE_RANGE, TRACE_PUT]))
+    phases = {r["phase"]: r["total_ms"] for r in d["by_phase"]}
+    assert phases == pytest.approx(
+        {"raft agreement (ReadIndex)": 741.286801, "raft agreement (proposal)": 25.521542, "apply / put": 76.424667}
+    )
+    put = {r["phase"]: r["share_pct"] for r in d["by_op_phase"] if r["op"] == "put"}
+    assert put == {"apply / put": 75.0, "raft agreement (proposal)": 25.0}
+
+
+def test_a_slow_burst_is_lined_up_with_a_defrag_in_the_same_minute():
+    defrag = R.ZAP35_DEFRAG_DONE.replace("2023-11-06T06:40:12.845Z", "2020-06-30T01:18:30.000Z")
+    ev = events_of([R.ZAP34_APPLY, R.ZAP34_APPLY.replace('"531.978977ms"', '"900ms"'), defrag])
+    per = minutes(ev, Window(None, None, "all"))
+    (c,) = correlations(per)
+    assert (c["member"], c["slow_events"], c["coincides_with"]) == ("m0", 2, ["defrag on m0"])
+
+
+def load(path):
+    with open_bundle(path) as opened:
+        return load_bundle(opened, "t")
+
+
+def test_consistency_flags_two_leaders_a_lagging_term_and_a_member_without_status(tmp_path):
+    status = (
+        '[{"Endpoint":"http://a:2379","Status":{"header":{"member_id":1},"leader":1,"raftTerm":5,"raftAppliedIndex":90}},'
+        '{"Endpoint":"http://b:2379","Status":{"header":{"member_id":2},"leader":2,"raftTerm":3,"raftAppliedIndex":40}}]'
+    )
+    members = '{"members":[{"ID":1,"name":"m0"},{"ID":2,"name":"m1"},{"ID":3,"name":"m2","isLearner":true}]}'
+    make_must_gather(
+        tmp_path,
+        {"m0": {"current": [R.ZAP34_APPLY]}},
+        etcd_info={"endpoint_status.json": status, "member_list.json": members},
+    )
+    b = load(tmp_path)
+    c = consistency(b, measure(b, bundle_window(b, "all")))
+    assert (c["raft_term_spread"], c["applied_index_spread"], c["learners"]) == (2, 50, ["m2"])
+    assert c["missing_from_endpoint_status"] == ["m2"] and not c["consistent"]
+    assert any("2 different leaders" in p for p in c["problems"])
+    assert any("members without a pod" in p for p in c["problems"])
+
+
+def test_capacity_says_when_a_defrag_would_help(tmp_path):
+    gib = 1024**3
+    status = (
+        f'[{{"Endpoint":"http://a:2379","Status":{{"header":{{"member_id":1}},"leader":1,"dbSize":{4 * gib},'
+        f'"dbSizeInUse":{gib},"dbSizeQuota":{8 * gib}}}}}]'
+    )
+    make_must_gather(
+        tmp_path,
+        {"m0": {"current": [R.ZAP34_APPLY]}},
+        etcd_info={
+            "endpoint_status.json": status,
+            "member_list.json": '{"members":[{"ID":1,"name":"m0"}]}',
+            "object_count.json": '{"events":"300","pods":"100"}',
+        },
+    )
+    b = load(tmp_path)
+    cap = capacity(b, measure(b, bundle_window(b, "all")))
+    (m,) = cap["members"]
+    assert (m["defrag_would_help"], m["free_bytes"], m["quota_used_pct"]) == (True, 3 * gib, 50.0)
+    assert [(r["resource"], r["share_pct"]) for r in cap["top_resources"]] == [("events", 75.0), ("pods", 25.0)]
