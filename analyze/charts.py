@@ -63,7 +63,7 @@ def _legend(members: list[str]) -> list[str]:
 def _svg(title: str, parts: list[str]) -> str:
     body = "".join(parts)
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-label="{escape(title)}" class="chart"><title>{escape(title)}</title>{body}</svg>'
     )
 
