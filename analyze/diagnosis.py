@@ -190,10 +190,27 @@ def election_causes(bundle: Bundle, view: ClusterView) -> dict[int, dict]:
         )
         kind, why = _closest_cause(around, e.ts)
         first = around.sort("ts").head(3)
+        term_events = events.filter(pl.col("term").is_not_null())
         causes[e.term] = {
             "cause_member": old,
             "cause": kind,
             "explanation": why,
+            "old_leader_late_heartbeats": around.filter(pl.col("kind") == "heartbeat_slow").height,
+            "old_leader_missed_ticks": around.filter(pl.col("kind") == "tick_missed").height,
+            "pre_candidates": sorted(
+                set(
+                    term_events.filter((pl.col("kind") == "raft_became_precandidate") & (pl.col("term") == e.term - 1))[
+                        "member"
+                    ].to_list()
+                )
+            ),
+            "lost_leader_seen_by": sorted(
+                set(
+                    term_events.filter(
+                        (pl.col("kind") == "raft_leader_lost") & (pl.col("term").is_in([e.term - 1, e.term]))
+                    )["member"].to_list()
+                )
+            ),
             "symptom_members": [m for m in e.observed_by if m != old],
             "evidence": [
                 {"file": r["file"], "line": int(r["line"]), "ts": r["ts"], "excerpt": r["excerpt"][:300]}
