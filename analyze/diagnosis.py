@@ -229,16 +229,30 @@ CAUSE_OF = {
     "message_dropped": ("network", "the old leader dropped raft messages to its peers"),
     "peer_unhealthy": ("network", "the old leader could not reach its peers"),
 }
-DISK_NEAR = timedelta(seconds=5)
+DISK_NEAR = timedelta(seconds=10)
 
 
 def _closest_cause(around: pl.DataFrame, at) -> tuple[str, str]:
-    """The old leader's trouble nearest the election; a slow fsync within 5 s explains it first."""
+    """The old leader's trouble around the election.
+
+    A slow disk shows as repeated slow fsyncs around the election. A single fsync whose duration
+    spans the election, and nothing else, is a process that was paused (SIGSTOP, a VM freeze): its
+    in-flight fsync resumes "slow". Otherwise the nearest trouble explains it.
+    """
     if around.height == 0:
         return "unknown", "nothing in the old leader's log explains it (its log may be missing)"
-    dist = around.with_columns(d=(pl.col("ts") - at).abs()).sort("d", "kind")
-    fsync = dist.filter((pl.col("kind") == "wal_fsync_slow") & (pl.col("d") <= DISK_NEAR))
-    nearest = (fsync if fsync.height else dist)["kind"][0]
+    near = around.filter((pl.col("kind") == "wal_fsync_slow") & (pl.col("ts") - at).abs().le(DISK_NEAR))
+    if near.height >= 2:
+        return CAUSE_OF["wal_fsync_slow"]
+    if near.height == 1:
+        row = near.row(0, named=True)
+        started = row["ts"] - timedelta(milliseconds=row["took_ms"] or 0)
+        if started <= at <= row["ts"]:
+            return "leader_stall", "the old leader froze: one fsync spans the election and nothing else was slow"
+    rest = around.filter(pl.col("kind") != "wal_fsync_slow") if near.height < 2 else around
+    if rest.height == 0:
+        return CAUSE_OF["wal_fsync_slow"]
+    nearest = rest.with_columns(d=(pl.col("ts") - at).abs()).sort("d", "kind")["kind"][0]
     return CAUSE_OF[nearest]
 
 
