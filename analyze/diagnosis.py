@@ -189,6 +189,9 @@ def election_causes(bundle: Bundle, view: ClusterView) -> dict[int, dict]:
             )
         )
         kind, why = _closest_cause(around, e.ts)
+        late = _learned_late(events, old, e.term, e.ts)
+        if kind in ("network", "unknown") and late is not None:
+            kind, why = "leader_stall", f"the old leader learned of the election {late:.1f} s late: it was frozen"
         first = around.sort("ts").head(3)
         term_events = events.filter(pl.col("term").is_not_null())
         causes[e.term] = {
@@ -254,6 +257,31 @@ def _closest_cause(around: pl.DataFrame, at) -> tuple[str, str]:
         return CAUSE_OF["wal_fsync_slow"]
     nearest = rest.with_columns(d=(pl.col("ts") - at).abs()).sort("d", "kind")["kind"][0]
     return CAUSE_OF[nearest]
+
+
+LEARN_LATE_S = 1.0  # followers hear of a new term within milliseconds; a frozen leader only on waking
+
+
+def _learned_late(events: pl.DataFrame, old: str, term: int, at) -> float | None:
+    """Seconds after the election that the old leader first logged the new term, if over a second."""
+    first = events.filter(
+        (pl.col("member") == old)
+        & (pl.col("term") >= term)
+        & pl.col("kind").is_in(
+            [
+                "raft_became_follower",
+                "raft_higher_term",
+                "raft_leader_elected",
+                "raft_leader_lost",
+                "raft_leader_changed",
+            ]
+        )
+        & pl.col("ts").is_not_null()
+    )["ts"].min()
+    if first is None:
+        return None
+    late = (first - at).total_seconds()
+    return late if late >= LEARN_LATE_S else None
 
 
 def heavy_requests(attribution: dict, disk_members: set[str]) -> list[Hypothesis]:

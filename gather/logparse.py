@@ -196,45 +196,74 @@ def _rule_fields(rule: MessageRule, catalogue: Catalogue) -> list[pl.Expr]:
     return exprs
 
 
+ZAP_START = '{"level":'  # every zap line of etcd 3.4-3.6 begins with its level
+PARSED_FORMATS = ["zap", "capnslog", "raft", "text"]
+
+
+def _file_stats(lines: pl.LazyFrame) -> list[pl.LazyFrame]:
+    """Line counts by format without materialising the lines: zap is found by a literal, and only the
+    (few) other lines are classified by regex."""
+    raw = pl.col("raw")
+    is_zap = raw.str.contains(ZAP_START, literal=True)
+    blank = raw.str.strip_chars() == ""
+    totals = lines.select(pl.len().alias("lines"), is_zap.sum().alias("zap"), blank.sum().alias("empty"))
+    others = _classify(_strip_prefix(lines.filter(~is_zap & ~blank), False)).group_by("fmt").len()
+    ends = pl.concat([lines.head(200), lines.tail(200)])
+    ends = _text_level_ts(_classify(_strip_prefix(ends, False))).select(
+        pl.col("ts").min().alias("first"), pl.col("ts").max().alias("last")
+    )
+    return [totals, others, ends]
+
+
 def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) -> tuple[pl.DataFrame, LineStats]:
     """Typed events and line statistics of one file.
 
-    ``lines`` has a ``line`` (1-based physical line number) and a ``raw`` (the text) column.
+    ``lines`` has a ``line`` (1-based physical line number) and a ``raw`` (the text) column. Only lines
+    holding a catalogue needle are materialised; everything else is counted inside the lazy scan.
     """
-    lf = _classify(_strip_prefix(lines, join_partials))
-    if not join_partials:
-        lf = lf.with_columns(_chunks=pl.lit(1, dtype=pl.UInt32))
-    frame = lf.with_columns(
-        _cand=pl.col("inner").str.contains_any(catalogue.needles),
-    ).collect()
-
-    counts = frame.group_by("fmt").len().sort("fmt")
-    by_format = dict(zip(counts["fmt"].to_list(), counts["len"].to_list(), strict=True))
-    stats = LineStats(
-        lines=frame.height,
-        by_format=by_format,
-        unparsed=by_format.get("other", 0),
-        joined_partials=int((frame["_chunks"] - 1).sum() or 0),
-    )
-    dated = pl.concat([frame.head(200), frame.tail(200)]).lazy().pipe(_text_level_ts).select("ts").collect()
-    ts_col = dated["ts"].drop_nulls()
-    if ts_col.len():
-        stats.first_ts, stats.last_ts = ts_col.min(), ts_col.max()
-
+    if join_partials:
+        # CRI "P" chunks must be joined before a needle can be seen whole: join, then filter
+        lines = _strip_prefix(lines, True).select(
+            "line",
+            pl.when(pl.col("pts").is_not_null())
+            .then(pl.concat_str(pl.col("pts"), pl.lit(" "), pl.col("body")))
+            .otherwise(pl.col("body"))
+            .alias("raw"),
+            "_chunks",
+        )
+    else:
+        lines = lines.with_columns(_chunks=pl.lit(1, dtype=pl.UInt32))
+    candidates = lines.filter(pl.col("raw").str.contains_any(catalogue.needles))
     cand = _text_level_ts(
-        frame.lazy().filter(pl.col("_cand") & pl.col("fmt").is_in(["zap", "capnslog", "raft", "text"]))
+        _classify(_strip_prefix(candidates.drop("_chunks"), False)).filter(pl.col("fmt").is_in(PARSED_FORMATS))
+    ).with_columns(_rule=_rule_index(catalogue))
+    totals_q, others_q, ends_q = _file_stats(lines.drop("_chunks"))
+    chunks_q = lines.select((pl.col("_chunks") - 1).sum().alias("joined"))
+    totals, others, ends, cand, chunks = pl.collect_all([totals_q, others_q, ends_q, cand, chunks_q])
+
+    by_format = dict(zip(others["fmt"].to_list(), others["len"].to_list(), strict=True))
+    by_format.pop("empty", None)
+    zap, empty = int(totals["zap"][0]), int(totals["empty"][0])
+    if zap:
+        by_format["zap"] = by_format.get("zap", 0) + zap
+    if empty:
+        by_format["empty"] = empty
+    stats = LineStats(
+        lines=int(totals["lines"][0]),
+        by_format=dict(sorted(by_format.items())),
+        unparsed=by_format.get("other", 0),
+        joined_partials=int(chunks["joined"][0] or 0),
+        invalid_json=int(cand.filter((pl.col("fmt") == "zap") & pl.col("text").is_null()).height),
+        first_ts=ends["first"][0],
+        last_ts=ends["last"][0],
     )
-    cand = cand.with_columns(_rule=_rule_index(catalogue)).collect()
-    stats.invalid_json = int(cand.filter((pl.col("fmt") == "zap") & pl.col("text").is_null()).height)
-    if stats.first_ts is None:
-        stats.first_ts = cand["ts"].min()
-        stats.last_ts = cand["ts"].max()
+    if stats.first_ts is None and cand.height:
+        stats.first_ts, stats.last_ts = cand["ts"].min(), cand["ts"].max()
 
     parts: list[pl.DataFrame] = []
-    for idx, rule in enumerate(catalogue.messages):
-        rows = cand.filter(pl.col("_rule") == idx)
-        if rows.height == 0:
-            continue
+    by_rule = cand.filter(pl.col("_rule").is_not_null()).partition_by("_rule", as_dict=True)
+    for (idx,), rows in sorted(by_rule.items()):
+        rule = catalogue.messages[idx]
         parts.append(
             rows.select(
                 pl.col("line").cast(pl.UInt64),

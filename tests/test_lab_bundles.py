@@ -19,13 +19,14 @@ from analyze.rules import default_rules
 from analyze.window import bundle_window
 from gather.archive import open_bundle
 from gather.bundle import load_bundle
-from tests.factory import FROZEN_FSYNC, LAB_34, SAMPLE, SHARED_LAB_35
+from tests.factory import FROZEN_FSYNC, LAB_34, SAMPLE, SHARED_LAB_35, SILENT_FREEZE
 
 LABS = [
     pytest.param("sample", id="etcd-3.5.16-sample"),
     pytest.param("shared-lab-3.5.16", id="shared-lab-etcd-3.5.16"),
     pytest.param("lab-3.4.23", id="shared-lab-etcd-3.4.23"),
     pytest.param("frozen-fsync", id="ci-lab-etcd-3.5.16-frozen-fsync"),
+    pytest.param("silent-freeze", id="lab-etcd-3.4.23-silent-freeze"),
     pytest.param("fresh", id="fresh-lab-via-collect.sh", marks=pytest.mark.lab),
 ]
 
@@ -37,6 +38,8 @@ def lab(request):
         return SAMPLE, SAMPLE / "ground_truth.jsonl"
     if request.param == "lab-3.4.23":
         return LAB_34, LAB_34 / "ground_truth.jsonl"
+    if request.param == "silent-freeze":
+        return SILENT_FREEZE / "bundle.tar.gz", SILENT_FREEZE / "ground_truth.jsonl"
     if request.param == "frozen-fsync":
         return FROZEN_FSYNC / "bundle.tar.gz", FROZEN_FSYNC / "ground_truth.jsonl"
     if request.param == "shared-lab-3.5.16":
