@@ -91,18 +91,6 @@ if [[ -n $FIRST ]]; then
   run "$ROOT/etcd_info/etcd_object_count" count_objects
 fi
 
-LOG_ARGS=(--timestamps)
-[[ -n $SINCE ]] && LOG_ARGS+=(--since="$SINCE")
-while read -r pod phase; do
-  [[ -n $pod ]] || continue
-  case "$pod" in etcd-guard-*|etcd-quorum-guard-*|installer-*|revision-pruner-*) continue ;; esac
-  d="$ROOT/namespaces/$NAMESPACE/pods/$pod"
-  mkdir -p "$d/etcd/etcd/logs"
-  run "$d/$pod.yaml" "$OC" get pod -n "$NAMESPACE" "$pod" -o yaml
-  run "$d/etcd/etcd/logs/current.log" "$OC" logs -n "$NAMESPACE" "$pod" -c etcd "${LOG_ARGS[@]}"
-  run "$d/etcd/etcd/logs/previous.log" "$OC" logs -n "$NAMESPACE" "$pod" -c etcd --previous "${LOG_ARGS[@]}"
-  : "$phase"
-done <<< "$PODS"
 # Metrics for the window: the Prometheus dump gather_etcd_more takes (etcd_info/metrics.openmetrics),
 # else one /metrics scrape per member (etcd_info/scrapes/<pod>.prom: distributions since start).
 METRIC_MINUTES=${DURATION:-60}
@@ -139,6 +127,19 @@ if [[ ! -s $DUMP ]] || ! grep -q '_bucket{' "$DUMP"; then
   done <<< "$RUNNING"
 fi
 
+# Logs last: they then cover everything the metrics dump above does.
+LOG_ARGS=(--timestamps)
+[[ -n $SINCE ]] && LOG_ARGS+=(--since="$SINCE")
+while read -r pod phase; do
+  [[ -n $pod ]] || continue
+  case "$pod" in etcd-guard-*|etcd-quorum-guard-*|installer-*|revision-pruner-*) continue ;; esac
+  d="$ROOT/namespaces/$NAMESPACE/pods/$pod"
+  mkdir -p "$d/etcd/etcd/logs"
+  run "$d/$pod.yaml" "$OC" get pod -n "$NAMESPACE" "$pod" -o yaml
+  run "$d/etcd/etcd/logs/current.log" "$OC" logs -n "$NAMESPACE" "$pod" -c etcd "${LOG_ARGS[@]}"
+  run "$d/etcd/etcd/logs/previous.log" "$OC" logs -n "$NAMESPACE" "$pod" -c etcd --previous "${LOG_ARGS[@]}"
+  : "$phase"
+done <<< "$PODS"
 mkdir -p "$ROOT/cluster-scoped-resources/config.openshift.io/clusteroperators"
 run "$ROOT/cluster-scoped-resources/config.openshift.io/clusteroperators/etcd.yaml" "$OC" get clusteroperator etcd -o yaml
 
