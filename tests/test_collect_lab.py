@@ -20,6 +20,9 @@ from gather.bundle import load_bundle
 from tests.factory import REPO
 
 LAB = REPO / "scripts" / "lab"
+sys.path.insert(0, str(LAB))
+import scenario  # noqa: E402
+
 ETCD = os.environ.get("LAB_ETCD") or shutil.which("etcd")
 ETCDCTL = os.environ.get("LAB_ETCDCTL") or shutil.which("etcdctl")
 pytestmark = [
@@ -43,17 +46,8 @@ def lab(tmp_path):
 
 
 def collect(lab_dir, out, **env_extra):
-    env = {**os.environ, "PATH": f"{LAB}{os.pathsep}{os.environ['PATH']}", "ETCD_LAB_DIR": str(lab_dir), **env_extra}
-    r = subprocess.run(
-        ["bash", str(REPO / "scripts" / "collect.sh"), "--output", str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r.returncode == 0, r.stderr
-    (archive,) = out.glob("etcd-bundle-etcd-lab-*.tar.gz")
-    assert r.stdout.strip() == str(archive)
+    archive = scenario.collect(lab_dir, out, **env_extra)
+    assert [archive] == list(out.glob("etcd-bundle-etcd-lab-*.tar.gz"))
     return archive
 
 

@@ -227,8 +227,9 @@ def slow_period(disks: Disks, truth: Truth, member: dict, seconds: float = 15) -
     time.sleep(5)
 
 
-def collect(lab: Path, out: Path) -> Path:
-    env = {**os.environ, "PATH": f"{HERE}{os.pathsep}{os.environ['PATH']}", "ETCD_LAB_DIR": str(lab)}
+def collect(lab: Path, out: Path, **env_extra: str) -> Path:
+    """Run the real collect.sh against the lab through the `oc` shim; the archive it wrote."""
+    env = {**os.environ, "PATH": f"{HERE}{os.pathsep}{os.environ['PATH']}", "ETCD_LAB_DIR": str(lab), **env_extra}
     r = subprocess.run(
         ["bash", str(REPO / "scripts" / "collect.sh"), "--output", str(out)],
         env=env,
