@@ -137,6 +137,14 @@ def _clock(view: ClusterView) -> list[Hypothesis]:
     ]
 
 
+# one sentence per cause, whatever the number of members it concerns
+SUMMARY = {
+    "slow_disk": "slow disk on {members}",
+    "leader_stall": "a stalled leader process on {members}",
+    "network": "network trouble between {members} and their peers",
+}
+
+
 def _merge(hyps: list[Hypothesis]) -> list[Hypothesis]:
     """One hypothesis per cause: the same cause on several members is one story."""
     merged: dict[str, Hypothesis] = {}
@@ -158,10 +166,8 @@ def _merge(hyps: list[Hypothesis]) -> list[Hypothesis]:
                 h.score,
             )
     for h in merged.values():
-        if len(h.members) > 1 and h.cause in ("slow_disk", "leader_stall", "network"):
-            h.summary = (
-                h.summary.rsplit(" on ", 1)[0] + " on " + " and ".join(h.members) if " on " in h.summary else h.summary
-            )
+        if h.cause in SUMMARY and h.members:
+            h.summary = SUMMARY[h.cause].format(members=" and ".join(h.members))
     return sorted(merged.values(), key=lambda h: (CONFIDENCE_RANK[h.confidence], -h.score, h.cause))
 
 

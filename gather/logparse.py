@@ -285,12 +285,10 @@ def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) 
 
 def _rule_index(catalogue: Catalogue) -> pl.Expr:
     """Index of the first catalogue entry a line matches (entries are tried in file order)."""
-    expr: pl.Expr | None = None
     chain = None
     for idx, rule in enumerate(catalogue.messages):
         cond = _rule_condition(rule)
         chain = pl.when(cond).then(pl.lit(idx)) if chain is None else chain.when(cond).then(pl.lit(idx))
     if chain is None:
         return pl.lit(None, dtype=pl.Int32)
-    expr = chain.otherwise(pl.lit(None))
-    return expr.cast(pl.Int32)
+    return chain.otherwise(pl.lit(None)).cast(pl.Int32)

@@ -229,3 +229,11 @@ def test_headline_names_the_throttled_disks(lab):
     top = a["diagnosis"]["hypotheses"][0]
     assert (top["cause"], top["confidence"], set(top["members"])) == ("slow_disk", "high", throttled)
     assert a["summary"]["headline"].startswith("Most likely bottleneck: slow disk on ")
+
+
+@pytest.mark.parametrize("lab", LABS, indirect=True)
+def test_every_hypothesis_names_each_member_it_concerns(lab):
+    path, _ = lab
+    for h in analyse(path)["diagnosis"]["hypotheses"]:
+        for member in h["members"]:
+            assert member in h["summary"], h
