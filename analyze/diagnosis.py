@@ -109,12 +109,13 @@ def _network(view: ClusterView) -> list[Hypothesis]:
 def _space(view: ClusterView) -> list[Hypothesis]:
     if not view.alarm_names:
         return []
+    raised = f" raised by {' and '.join(view.alarm_members)}" if view.alarm_members else ""
     return [
         Hypothesis(
             "space",
             view.alarm_members or [],
             "high",
-            f"the {', '.join(view.alarm_names)} alarm: the cluster refuses writes",
+            f"the {', '.join(view.alarm_names)} alarm{raised}: the cluster refuses writes",
             [f"alarm {', '.join(view.alarm_names)} active in alarm_list.json"],
             2.5,
         )
@@ -142,6 +143,7 @@ SUMMARY = {
     "slow_disk": "slow disk on {members}",
     "leader_stall": "a stalled leader process on {members}",
     "network": "network trouble between {members} and their peers",
+    "clock": "clock drift on {members}",
 }
 
 
