@@ -19,6 +19,7 @@ import typer
 
 from analyze.model import build_analysis
 from analyze.outputs import analysis_id, render_all, write_outputs
+from analyze.progress import Progress
 from analyze.render import render_json, render_markdown, render_text
 from analyze.rules import apply_overrides, default_rules
 from analyze.window import bundle_window
@@ -90,10 +91,43 @@ def analyze(
         rules = apply_overrides(rules, thresholds)
     source_path = bundle if bundle is not None else sample_bundle()
     label = str(bundle) if bundle is not None else SAMPLE_LABEL
-    with open_bundle(source_path, max_bytes=max_bytes) as opened:
-        timings["open"] = time.perf_counter() - t0
-        loaded = load_bundle(opened, label)
-    timings["parse"] = time.perf_counter() - t0 - timings["open"]
+    progress = Progress.for_terminal(quiet=fmt is OutputFormat.json)
+    try:
+        progress.phase("opening the bundle")
+        with open_bundle(source_path, max_bytes=max_bytes) as opened:
+            timings["open"] = time.perf_counter() - t0
+            loaded = load_bundle(opened, label, progress=progress.bytes)
+        timings["parse"] = time.perf_counter() - t0 - timings["open"]
+        progress.phase("analysing")
+        code, out_dir, analysis = _analyse_and_write(
+            loaded, duration, since, until, rules, export_html, output, label, timings
+        )
+    finally:
+        progress.close()
+    if verbose:
+        _verbose_stats(loaded, timings)
+    if fmt is OutputFormat.json:
+        sys.stdout.buffer.write(render_json(analysis))
+    elif fmt is OutputFormat.markdown:
+        sys.stdout.write(render_markdown(analysis))
+    else:
+        sys.stdout.write(render_text(analysis, "summary.txt.j2"))
+        sys.stdout.write(f"\nReports: {out_dir}\n")
+    sys.stdout.flush()
+    return code
+
+
+def _analyse_and_write(
+    loaded: Bundle,
+    duration: str,
+    since: str | None,
+    until: str | None,
+    rules: tuple,
+    export_html: bool,
+    output: Path | None,
+    label: str,
+    timings: dict[str, float],
+) -> tuple[int, Path, dict]:
     if not loaded.log_files and not loaded.info.members and not loaded.info.status:
         raise BundleError(f"{label}: no etcd data found (no etcd_info/ and no etcd pod logs)")
     window = bundle_window(loaded, duration, since, until)
@@ -105,17 +139,7 @@ def analyze(
     out_dir = output if output is not None else Path(".work") / "etcd-analysis" / analysis_id(label, analysis)
     write_outputs(out_dir, files)
     timings["render"] = time.perf_counter() - t2
-    if verbose:
-        _verbose_stats(loaded, timings)
-    if fmt is OutputFormat.json:
-        sys.stdout.buffer.write(render_json(analysis))
-    elif fmt is OutputFormat.markdown:
-        sys.stdout.write(render_markdown(analysis))
-    else:
-        sys.stdout.write(render_text(analysis, "summary.txt.j2"))
-        sys.stdout.write(f"\nReports: {out_dir}\n")
-    sys.stdout.flush()
-    return int(analysis["exit_code"])
+    return int(analysis["exit_code"]), out_dir, analysis
 
 
 def main(argv: list[str] | None = None) -> None:

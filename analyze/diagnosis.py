@@ -224,7 +224,7 @@ def election_causes(bundle: Bundle, view: ClusterView) -> dict[int, dict]:
             ),
             "symptom_members": [m for m in e.observed_by if m != old],
             "evidence": [
-                {"file": r["file"], "line": int(r["line"]), "ts": r["ts"], "excerpt": r["excerpt"][:300]}
+                {"file": r["file"], "line": int(r["line"]), "ts": r["ts"], "excerpt": None}
                 for r in first.iter_rows(named=True)
             ],
         }

@@ -48,7 +48,6 @@ def election_timeline(events: pl.DataFrame, id_names: dict[str, str]) -> list[El
         pl.col("member").unique().sort().alias("observed_by"),
         pl.col("file").first(),
         pl.col("line").first(),
-        pl.col("excerpt").first(),
         pl.col("ts").first().alias("evidence_ts"),
     )
     campaigns = (
@@ -74,7 +73,7 @@ def election_timeline(events: pl.DataFrame, id_names: dict[str, str]) -> list[El
                     "file": row["file"],
                     "line": row["line"],
                     "ts": row["evidence_ts"],
-                    "excerpt": row["excerpt"],
+                    "excerpt": None,
                 },
             )
         )

@@ -105,8 +105,8 @@ def _event_evidence(bundle: Bundle, window: Window, rule: Rule, member: str | No
         rows = rows.sort("ts", "file", "line", nulls_last=True)
     limit = EVIDENCE_LINES if member is not None else EVIDENCE_LINES_CLUSTER
     return [
-        {"file": r["file"], "line": int(r["line"]), "ts": r["ts"], "excerpt": (r["excerpt"] or "")[:EXCERPT_CHARS]}
-        for r in rows.head(limit).select("file", "line", "ts", "excerpt").iter_rows(named=True)
+        {"file": r["file"], "line": int(r["line"]), "ts": r["ts"], "excerpt": None}
+        for r in rows.head(limit).select("file", "line", "ts").iter_rows(named=True)
     ]
 
 

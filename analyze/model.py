@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import polars as pl
+
 from analyze import timeline
 from analyze.capacity import capacity
 from analyze.consistency import consistency
 from analyze.diagnosis import diagnose, election_causes
-from analyze.findings import Finding, evaluate
+from analyze.findings import EXCERPT_CHARS, Finding, evaluate
 from analyze.measures import ClusterView, MemberView, in_window, measure
 from analyze.requests import attribution
 from analyze.rules import Rule
@@ -36,6 +38,33 @@ def iso(ts: datetime | None) -> str | None:
 
 def _evidence(items: list[dict]) -> list[dict]:
     return [{"file": e["file"], "line": e["line"], "ts": iso(e["ts"]), "excerpt": e["excerpt"]} for e in items]
+
+
+def _quoted(node: object) -> list[dict]:
+    """Every evidence entry in the analysis that still waits for its line's text."""
+    if isinstance(node, dict):
+        if node.get("excerpt", 0) is None and isinstance(node.get("line"), int) and isinstance(node.get("file"), str):
+            return [node]
+        return [e for v in node.values() for e in _quoted(v)]
+    if isinstance(node, list):
+        return [e for v in node for e in _quoted(v)]
+    return []
+
+
+def fill_excerpts(analysis: dict, bundle: Bundle) -> None:
+    """Quote the log lines the analysis cites. The events frame keeps file and line only (a gigabyte
+    of logs would not fit twice in memory); the lines are read back here, once per quoted file."""
+    entries = _quoted(analysis)
+    if not entries:
+        return
+    wanted = pl.DataFrame(
+        {"file": [e["file"] for e in entries], "line": [e["line"] for e in entries]},
+        schema={"file": pl.String, "line": pl.UInt64},
+    )
+    found = bundle.excerpts(wanted.unique())
+    text = {(f, ln): x for f, ln, x in found.select("file", "line", "excerpt").iter_rows()}
+    for e in entries:
+        e["excerpt"] = (text.get((e["file"], e["line"])) or "")[:EXCERPT_CHARS]
 
 
 NOT_MEASURED = "not measured: the bundle has no metrics for it"
@@ -288,7 +317,7 @@ def build_analysis(bundle: Bundle, window: Window, rules: tuple[Rule, ...]) -> d
             + [f"{f.file}: {p}" for f in bundle.metrics_files for p in f.problems]
         )
     )
-    return {
+    result = {
         "schema": SCHEMA,
         "tool": {"name": "etcd-perf", "version": TOOL_VERSION},
         "status": status,
@@ -349,3 +378,5 @@ def build_analysis(bundle: Bundle, window: Window, rules: tuple[Rule, ...]) -> d
             "lines": sum(f.stats.lines for f in bundle.log_files),
         },
     }
+    fill_excerpts(result, bundle)
+    return result

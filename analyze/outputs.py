@@ -69,8 +69,15 @@ def analysis_id(source: str, analysis: dict) -> str:
     return f"{name[:80]}-{stamp}"
 
 
-def _detail_lines(bundle: Bundle, window: Window, kinds: list[str]) -> bytes:
+def _detail_files(bundle: Bundle, window: Window) -> dict[str, bytes]:
+    """The raw lines behind each area, quoted from the bundle in one read per log file."""
+    kinds = [k for ks in DETAIL_KINDS.values() for k in ks]
     rows = bundle.events.filter(pl.col("kind").is_in(kinds) & in_window(window)).sort("ts", "member", "file", "line")
+    rows = bundle.excerpts(rows.select("ts", "member", "kind", "file", "line"))
+    return {name: _detail_lines(rows.filter(pl.col("kind").is_in(ks))) for name, ks in DETAIL_KINDS.items()}
+
+
+def _detail_lines(rows: pl.DataFrame) -> bytes:
     if rows.height == 0:
         return b"# no such events in the analysis window\n"
     text = rows.select(
@@ -81,7 +88,7 @@ def _detail_lines(bundle: Bundle, window: Window, kinds: list[str]) -> bytes:
             pl.col("kind"),
             pl.col("file"),
             pl.col("line"),
-            pl.col("excerpt").str.replace_all(r"[\x00-\x08\x0b-\x1f\x7f]", "\u00bf"),
+            pl.col("excerpt").fill_null("").str.replace_all(r"[\x00-\x08\x0b-\x1f\x7f]", "\u00bf"),
         )
     ).to_series()
     return ("\n".join(text.to_list()) + "\n").encode("utf-8")
@@ -126,8 +133,7 @@ def render_all(bundle: Bundle, window: Window, analysis: dict, export_html: bool
         "cluster_topology.json": _topology(analysis),
         "db_status_summary.txt": _db_status(analysis),
     }
-    for name, kinds in DETAIL_KINDS.items():
-        files[name] = _detail_lines(bundle, window, kinds)
+    files.update(_detail_files(bundle, window))
     if export_html:
         files["performance_report.html"] = render_html(analysis).encode("utf-8")
     return files

@@ -58,7 +58,6 @@ def slow_requests(events: pl.DataFrame) -> pl.DataFrame:
         "line",
         "kind",
         "took_ms",
-        "excerpt",
         _operation().alias("operation"),
         key.alias("key"),
         key.str.extract(RESOURCE, 1).fill_null("(other keys)").alias("resource"),

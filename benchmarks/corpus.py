@@ -12,6 +12,7 @@ Built with polars, so 1 GiB takes seconds.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import tarfile
@@ -87,8 +88,13 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out")
     p.add_argument("--mb", type=int, default=1024)
+    p.add_argument("--pack", type=Path, help="pack an existing corpus OUT into this .tar.gz instead")
     args = p.parse_args(argv)
+    if args.pack:
+        pack(Path(args.out), args.pack)
+        return
     info = build(Path(args.out), args.mb)
+    (Path(args.out) / ".built").write_text(json.dumps(info))
     print(f"{info['bytes'] / 2**20:.0f} MiB, {info['lines']} lines in {info['files']} files", file=sys.stderr)
 
 

@@ -29,6 +29,16 @@ class OpenedBundle:
     format: str
     problems: list[str] = field(default_factory=list)
     damaged: bool = False
+    workdir: Path | None = None  # private: the unpacked archive and the scratch space
+    adopted: bool = False  # a loaded Bundle took over workdir and removes it when it goes
+
+    @property
+    def scratch(self) -> Path:
+        """Where decompressed logs go (never inside the bundle, which stays untouched)."""
+        assert self.workdir is not None
+        path = self.workdir / "scratch"
+        path.mkdir(exist_ok=True)
+        return path
 
 
 def _safe_name(name: str) -> PurePosixPath | None:
@@ -141,18 +151,18 @@ def open_bundle(
     """Yield the bundle's root directory; archives are unpacked into a private temp dir."""
     if not path.exists():
         raise BundleError(f"{path}: no such file or directory")
-    if path.is_dir():
-        yield OpenedBundle(root=path, format="directory")
-        return
-    fmt = _archive_format(path)
-    tmp = Path(tempfile.mkdtemp(prefix="etcd-perf-"))
+    fmt = "directory" if path.is_dir() else _archive_format(path)
+    work = Path(tempfile.mkdtemp(prefix="etcd-perf-"))
+    opened = OpenedBundle(root=path if fmt == "directory" else work / "bundle", format=fmt, workdir=work)
     try:
-        opened = OpenedBundle(root=tmp, format=fmt)
-        budget = _Budget(max_bytes, max_members)
-        if fmt == "zip":
-            _extract_zip(path, tmp, opened, budget)
-        else:
-            _extract_tar(path, tmp, opened, budget)
+        if fmt != "directory":
+            opened.root.mkdir()
+            budget = _Budget(max_bytes, max_members)
+            if fmt == "zip":
+                _extract_zip(path, opened.root, opened, budget)
+            else:
+                _extract_tar(path, opened.root, opened, budget)
         yield opened
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not opened.adopted:
+            shutil.rmtree(work, ignore_errors=True)

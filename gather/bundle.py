@@ -11,7 +11,10 @@ import gzip
 import json
 import lzma
 import re
+import shutil
+import weakref
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -23,7 +26,7 @@ from gather.archive import OpenedBundle
 from gather.catalogue import Catalogue, default_catalogue
 from gather.etcd_info import EtcdInfo, read_etcd_info
 from gather.layout import Layout, LogFileRef, PodDir, discover, member_of_pod
-from gather.logparse import LineStats, event_schema, parse_lines
+from gather.logparse import LineStats, event_schema, excerpts, parse_lines
 from gather.metrics import SCHEMA as METRICS_SCHEMA
 from gather.metrics import MetricsFile, find_metric_files, read_metrics_file
 from gather.podspec import PodSpec, read_pod_list, read_pod_spec
@@ -63,6 +66,21 @@ class Bundle:
     etcd_info_dir: str | None = None
     problems: list[str] = field(default_factory=list)
     damaged: bool = False
+    sources: dict[str, LogSource] = field(default_factory=dict)
+
+    def excerpts(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """``rows`` (with ``file`` and ``line``) plus ``excerpt``, the text of that line, read back from the
+        bundle once per file: events keep only where they were found, never the whole line."""
+        wanted = rows.select("file", pl.col("line").cast(pl.UInt64)).unique()
+        found = [pl.DataFrame(schema={"line": pl.UInt64, "excerpt": pl.String, "file": pl.String})]
+        for (file,), part in sorted(wanted.partition_by("file", as_dict=True).items()):
+            source = self.sources.get(file)
+            if source is None or not source.path.exists():
+                continue
+            text = excerpts(_lines_frame(source.path), source.join_partials, part["line"])
+            found.append(text.with_columns(file=pl.lit(file)))
+        table = pl.concat(found, how="vertical")
+        return rows.with_columns(pl.col("line").cast(pl.UInt64)).join(table, on=["file", "line"], how="left")
 
     @property
     def log_span(self) -> tuple[datetime | None, datetime | None]:
@@ -97,7 +115,17 @@ def _lines_frame(source: Path | bytes) -> pl.LazyFrame:
     return pl.scan_lines(source, name="raw").with_row_index("line", offset=1)
 
 
-def _read_log(ref: LogFileRef, catalogue: Catalogue) -> tuple[pl.DataFrame, LineStats, list[str]]:
+@dataclass(frozen=True)
+class LogSource:
+    """What a log file's lines are read from: the file itself, or its decompressed / repaired copy."""
+
+    path: Path
+    join_partials: bool
+
+
+def _read_log(
+    ref: LogFileRef, catalogue: Catalogue, scratch: Path, order: int
+) -> tuple[pl.DataFrame, LineStats, list[str], LogSource | None]:
     problems: list[str] = []
     with open(ref.path, "rb") as fh:
         head = fh.read(4096)
@@ -106,7 +134,7 @@ def _read_log(ref: LogFileRef, catalogue: Catalogue) -> tuple[pl.DataFrame, Line
     if not compressed:
         try:
             events, stats = parse_lines(_lines_frame(ref.path), catalogue, join)
-            return events, stats, problems
+            return events, stats, problems, LogSource(ref.path, join)
         except pl.exceptions.ComputeError:
             pass  # invalid UTF-8 somewhere: fall back to a lossy decode below
     data, note = _decompress(ref.path)
@@ -118,9 +146,11 @@ def _read_log(ref: LogFileRef, catalogue: Catalogue) -> tuple[pl.DataFrame, Line
         text = data.decode("utf-8", errors="replace")
         problems.append("invalid UTF-8 replaced with U+FFFD")
     if not text:
-        return pl.DataFrame(schema=event_schema(catalogue)), LineStats(by_format={}), problems
-    events, stats = parse_lines(_lines_frame(text.encode("utf-8")), catalogue, join)
-    return events, stats, problems
+        return pl.DataFrame(schema=event_schema(catalogue)), LineStats(by_format={}), problems, None
+    copy = scratch / f"{order}.log"
+    copy.write_bytes(text.encode("utf-8"))
+    events, stats = parse_lines(_lines_frame(copy), catalogue, join)
+    return events, stats, problems, LogSource(copy, join)
 
 
 def _collected_at(layout: Layout, manifest: dict | None) -> tuple[datetime | None, str]:
@@ -179,7 +209,7 @@ def _dedupe_overlaps(events: pl.DataFrame) -> pl.DataFrame:
     """Rotated, previous and current logs overlap: an event seen in two files counts once."""
     if events.height == 0:
         return events
-    keys = ["member", "ts", "kind", "excerpt"]
+    keys = ["member", "ts", "kind", "digest"]
     return events.filter(
         pl.col("file_order") == pl.col("file_order").min().over(keys, mapping_strategy="group_to_rows")
     )
@@ -205,7 +235,12 @@ def _id_names(info: EtcdInfo, events: pl.DataFrame) -> dict[str, str]:
     return names
 
 
-def load_bundle(opened: OpenedBundle, source_label: str, catalogue: Catalogue | None = None) -> Bundle:
+Progress = Callable[[int, int], None]  # (log bytes read so far, log bytes in all)
+
+
+def load_bundle(
+    opened: OpenedBundle, source_label: str, catalogue: Catalogue | None = None, progress: Progress | None = None
+) -> Bundle:
     catalogue = catalogue or default_catalogue()
     layout = discover(opened.root)
     problems = list(opened.problems)
@@ -217,9 +252,18 @@ def load_bundle(opened: OpenedBundle, source_label: str, catalogue: Catalogue | 
 
     frames: list[pl.DataFrame] = []
     files: list[LogFileInfo] = []
+    sources: dict[str, LogSource] = {}
     order = 0
+    total = sum(p.log_bytes for p in layout.pods)
+    done = [0]
+
+    def file_read(size: int) -> None:
+        done[0] += size
+        if progress is not None:
+            progress(done[0], total)
+
     for pod in layout.pods:
-        frames_pod, files_pod, order = _read_pod_logs(pod, catalogue, order)
+        frames_pod, files_pod, order = _read_pod_logs(pod, catalogue, order, opened.scratch, sources, file_read)
         frames.extend(frames_pod)
         files.extend(files_pod)
     schema = {"member": pl.String(), "file": pl.String(), "file_kind": pl.String(), "file_order": pl.Int32()}
@@ -237,7 +281,7 @@ def load_bundle(opened: OpenedBundle, source_label: str, catalogue: Catalogue | 
     member_names = sorted({p.member for p in layout.pods} | {m.name for m in info.members if m.name})
     if not layout.pods:
         problems.append("no etcd pod logs found (namespaces/openshift-etcd/pods/etcd-*/etcd/etcd/logs)")
-    return Bundle(
+    bundle = Bundle(
         source=source_label,
         format="collect bundle"
         if manifest
@@ -257,7 +301,13 @@ def load_bundle(opened: OpenedBundle, source_label: str, catalogue: Catalogue | 
         etcd_info_dir=layout.rel(layout.etcd_info) if layout.etcd_info else None,
         problems=problems,
         damaged=opened.damaged,
+        sources=sources,
     )
+    # The bundle quotes its lines later (excerpts): it keeps the unpacked files until it is gone.
+    if opened.workdir is not None:
+        opened.adopted = True
+        weakref.finalize(bundle, shutil.rmtree, opened.workdir, True)
+    return bundle
 
 
 def _endpoint_names(info: EtcdInfo) -> tuple[dict[str, str], dict[str, str]]:
@@ -304,11 +354,20 @@ def _read_metrics(
     return pl.concat(frames, how="vertical"), files
 
 
-def _read_pod_logs(pod: PodDir, catalogue: Catalogue, order: int) -> tuple[list[pl.DataFrame], list[LogFileInfo], int]:
+def _read_pod_logs(
+    pod: PodDir,
+    catalogue: Catalogue,
+    order: int,
+    scratch: Path,
+    sources: dict[str, LogSource],
+    file_read: Callable[[int], None],
+) -> tuple[list[pl.DataFrame], list[LogFileInfo], int]:
     frames: list[pl.DataFrame] = []
     files: list[LogFileInfo] = []
     for ref in pod.logs:
-        events, stats, problems = _read_log(ref, catalogue)
+        events, stats, problems, source = _read_log(ref, catalogue, scratch, order)
+        if source is not None:
+            sources[ref.rel] = source
         files.append(
             LogFileInfo(
                 member=pod.member,
@@ -330,4 +389,5 @@ def _read_pod_logs(pod: PodDir, catalogue: Catalogue, order: int) -> tuple[list[
             )
         )
         order += 1
+        file_read(files[-1].bytes)
     return frames, files, order

@@ -23,6 +23,7 @@ FIELD_TYPES: dict[str, pl.DataType] = {
     "hex": pl.String(),
     "str": pl.String(),
     "bool": pl.Boolean(),
+    "array": pl.String(),
 }
 LINE_FORMATS = ("zap", "capnslog", "raft", "text")
 

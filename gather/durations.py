@@ -20,9 +20,37 @@ _UNIT_MS = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "μs": 1e-3, "ms": 1.0, "s": 10
 
 
 def duration_ms(expr: pl.Expr) -> pl.Expr:
-    """Milliseconds (Float64) of a Go duration string; null when the text is not one."""
-    text = expr.str.strip_chars()
-    parts = text.str.extract_groups(DURATION_PATTERN)
+    """Milliseconds (Float64) of a Go duration string; null when the text is not one.
+
+    Nearly every duration etcd logs is one number and one unit ("4.1ms", "233.675µs", "1.04s"): those
+    are read from the suffix and the number, without a regex capture. Only the rest (minutes, hours,
+    junk) go through the full pattern, which then runs on a column that is null everywhere else. Each
+    stage is a struct field computed once (polars would evaluate a reused sub-expression again).
+    """
+    t = pl.field("t")
+    unit = (
+        pl.when(t.str.ends_with("ns"))
+        .then(1e-6)
+        .when(t.str.ends_with("µs") | t.str.ends_with("μs") | t.str.ends_with("us"))
+        .then(1e-3)
+        .when(t.str.ends_with("ms"))
+        .then(1.0)
+        .when(t.str.ends_with("s"))
+        .then(1000.0)
+    )
+    number = t.str.strip_chars_end("nsuµμm")
+    simple = pl.when(number.str.contains(r"^-?\d+(?:\.\d+)?$")).then(number.cast(pl.Float64, strict=False) * unit)
+    return (
+        pl.struct(expr.str.strip_chars().alias("t"))
+        .struct.with_fields(simple=simple)
+        .struct.with_fields(rest=pl.when(pl.field("simple").is_null()).then(t).str.extract_groups(DURATION_PATTERN))
+        .struct.with_fields(ms=pl.coalesce(pl.field("simple"), _compound_ms(pl.field("rest"), t)))
+        .struct.field("ms")
+    )
+
+
+def _compound_ms(parts: pl.Expr, text: pl.Expr) -> pl.Expr:
+    """Hours, minutes and a unit value ("1h2m3.5s"), from the regex groups of DURATION_PATTERN."""
     hours = parts.struct.field("h").cast(pl.Float64, strict=False).fill_null(0.0)
     minutes = parts.struct.field("m").cast(pl.Float64, strict=False).fill_null(0.0)
     value = parts.struct.field("v").cast(pl.Float64, strict=False)

@@ -9,6 +9,7 @@ loops below run over catalogue entries and fields, a few dozen at most.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import polars as pl
@@ -34,7 +35,7 @@ BASE_SCHEMA: dict[str, pl.DataType] = {
     "fmt": pl.String(),
     "kind": pl.String(),
     "subsystem": pl.String(),
-    "excerpt": pl.String(),
+    "digest": pl.UInt64(),
 }
 
 
@@ -151,14 +152,6 @@ def _text_level_ts(lf: pl.LazyFrame) -> pl.LazyFrame:
     return lf.with_columns(text=text, level=level, ts=ts)
 
 
-def _rule_condition(rule: MessageRule) -> pl.Expr:
-    return (
-        pl.col("fmt").is_in(list(rule.formats))
-        & pl.col("inner").str.contains(rule.needle, literal=True)
-        & pl.col("text").str.contains(rule.match)
-    )
-
-
 def _typed(expr: pl.Expr, typ: str) -> pl.Expr:
     if typ == "duration":
         return duration_ms(expr)
@@ -171,29 +164,6 @@ def _typed(expr: pl.Expr, typ: str) -> pl.Expr:
     if typ == "bool":
         return expr.str.strip_chars().str.to_lowercase() == "true"
     return expr
-
-
-def _json_key(key: str) -> str:
-    return f"$['{key}']" if (" " in key or "-" in key) else f"$.{key}"
-
-
-def _rule_fields(rule: MessageRule, catalogue: Catalogue) -> list[pl.Expr]:
-    exprs: list[pl.Expr] = []
-    groups = rule.groups
-    extracted = pl.col("text").str.extract_groups(rule.match) if groups else None
-    for name in sorted(catalogue.fields):
-        typ = catalogue.fields[name]
-        sources: list[pl.Expr] = []
-        if name in rule.json:
-            sources.append(pl.col("inner").str.json_path_match(_json_key(rule.json[name])))
-        if extracted is not None and name in groups:
-            sources.append(extracted.struct.field(name))
-        if not sources:
-            exprs.append(pl.lit(None, dtype=catalogue.dtype(name)).alias(name))
-            continue
-        raw = sources[0] if len(sources) == 1 else pl.coalesce(sources)
-        exprs.append(_typed(raw, typ).cast(catalogue.dtype(name), strict=False).alias(name))
-    return exprs
 
 
 ZAP_START = '{"level":'  # every zap line of etcd 3.4-3.6 begins with its level
@@ -215,37 +185,206 @@ def _file_stats(lines: pl.LazyFrame) -> list[pl.LazyFrame]:
     return [totals, others, ends]
 
 
+# zap keys read straight off the raw line: a key can only appear as a key (quotes inside values are
+# escaped), and etcd's zap lines are flat, so a regex finds them without decoding the whole JSON.
+ZAP_LEVEL = r'\{"level":"([A-Za-z]+)"'
+ZAP_TS = r'"ts":(?:"([^"]*)"|([0-9][0-9.eE+\-]*))'
+ZAP_MSG = r'"msg":"((?:[^"\\]|\\.)*)"'
+JSON_STRING = r'"(?:[^"\\]|\\.)*"'
+# group 1: a string's content (still escaped); group 2: an array, object, number, bool or null as written
+JSON_VALUE = (
+    rf'(?:"((?:[^"\\]|\\.)*)"'
+    rf'|(\[(?:[^\]"]|{JSON_STRING})*\]|\{{(?:[^}}"]|{JSON_STRING})*\}}|[^",}}\]\s][^,}}\]]*))'
+)
+
+
+def _zap_key(key: str) -> str:
+    return '"' + re.escape(key) + '":' + JSON_VALUE
+
+
+def _json_text(key: str, typ: str) -> pl.Expr:
+    """A zap key's value as json_path_match gives it (strings unquoted, the rest as written), except that
+    escapes stay: ``unescape`` decodes them afterwards, on the few rows that have any.
+
+    Captures over long spans are what regexes do slowest, so each type takes the cheapest reading that
+    is exact for it: numbers, durations and IDs stop at the first quote, comma or brace; an array is
+    everything after its key up to the line's last ``]``; only free text needs the full string grammar."""
+    raw = pl.col("raw")
+    if typ == "array":
+        rest = raw.str.splitn(f'"{key}":', 2).struct.field("field_1")
+        return pl.when(rest.str.starts_with("[")).then(rest.str.replace(r"\][^\]]*$", "]"))
+    if typ != "str":
+        return raw.str.extract('"' + re.escape(key) + r'":"?([^",}\]]*)', 1)
+    return (
+        raw.str.extract_groups(_zap_key(key))
+        .struct.with_fields(v=pl.coalesce(pl.field("1"), pl.field("2")))
+        .struct.field("v")
+    )
+
+
+def unescape(column: pl.Series) -> pl.Series:
+    """JSON string escapes decoded, on the rows holding a backslash only (requests do; most fields don't)."""
+    idx = column.str.contains("\\", literal=True).fill_null(False).arg_true()
+    if idx.len() == 0:
+        return column
+    quoted = (
+        column.gather(idx).to_frame("v").select(pl.concat_str(pl.lit('"'), "v", pl.lit('"')).str.json_decode(pl.String))
+    )
+    return column.scatter(idx, quoted.to_series())
+
+
+def _zap_candidates(cand: pl.LazyFrame) -> pl.LazyFrame:
+    """Line number, time, level and message of zap candidates, by regex on the raw line.
+
+    In stages, each column computed once: polars evaluates a reused sub-expression again."""
+    raw = pl.col("raw")
+    msg = pl.col("_msg")
+    stamp = pl.col("_zts")
+    # the kubelet prefix is UTC and monotonic per file; zap's own time only where there is none
+    zap_ts = pl.when(pl.col("ts").is_null()).then(stamp)
+    epoch = zap_ts.struct.field("2").cast(pl.Float64, strict=False)
+    return (
+        cand.select(
+            "line",
+            "raw",
+            iso_ts(raw.str.extract(KUBELET_PREFIX, 1)).alias("ts"),
+            raw.str.extract(ZAP_LEVEL, 1).alias("level"),
+            raw.str.extract(ZAP_MSG, 1).alias("_msg"),
+        )
+        .with_columns(_zts=pl.when(pl.col("ts").is_null()).then(raw.str.extract_groups(ZAP_TS)))
+        .select(
+            "line",
+            pl.coalesce(
+                "ts",
+                iso_ts(zap_ts.struct.field("1")),
+                pl.from_epoch((epoch * 1e6).cast(pl.Int64, strict=False), time_unit="us").dt.replace_time_zone("UTC"),
+            ).alias("ts"),
+            "level",
+            pl.lit("zap").alias("fmt"),
+            pl.when(msg.str.contains("\\", literal=True))
+            .then(pl.concat_str(pl.lit('"'), msg, pl.lit('"')).str.json_decode(pl.String))
+            .otherwise(msg)
+            .alias("text"),
+            "raw",
+            # a line cut short (in transit, or by a log rotation) no longer closes its JSON object
+            (msg.is_null() | ~raw.str.strip_chars_end().str.ends_with("}")).alias("_broken"),
+        )
+    )
+
+
+def _text_candidates(cand: pl.LazyFrame) -> pl.LazyFrame:
+    """The same columns for capnslog, raft stdlib and syslog lines (rare today: the general path)."""
+    lf = _text_level_ts(_classify(_strip_prefix(cand, False)).filter(pl.col("fmt").is_in(PARSED_FORMATS)))
+    return lf.select("line", "ts", "level", "fmt", "text", pl.col("inner").alias("raw"), _broken=pl.lit(False))
+
+
+def _assign_rules(cand: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
+    """Each candidate's catalogue entry: the first, in file order, whose needle is in the message, whose
+    formats include the line's and whose regex matches. Each regex runs only on lines holding its needle."""
+    table = pl.DataFrame(
+        [(m.needle, fmt, idx) for idx, m in enumerate(catalogue.messages) for fmt in m.formats],
+        schema={"needle": pl.String, "fmt": pl.String, "_rule": pl.Int32},
+        orient="row",
+    )
+    hits = (
+        cand.select("line", "fmt", "text", needle=pl.col("text").str.extract_many(catalogue.needles, overlapping=True))
+        .explode("needle")
+        .filter(pl.col("needle").is_not_null())
+        .unique(["line", "needle"])
+        .join(table, on=["needle", "fmt"])
+    )
+    matched = [
+        rows.filter(pl.col("text").str.contains(catalogue.messages[idx].match)).select("line", "_rule")
+        for (idx,), rows in hits.partition_by("_rule", as_dict=True).items()
+    ]
+    if not matched:
+        return cand.clear().with_columns(_rule=pl.lit(None, dtype=pl.Int32))
+    first = pl.concat(matched).group_by("line").agg(pl.col("_rule").min())
+    # joined on the line numbers alone: the wide frame (raw text) is not copied
+    rule = cand.select("line").join(first, on="line", how="left", maintain_order="left")["_rule"]
+    return cand.with_columns(rule).filter(pl.col("_rule").is_not_null())
+
+
+def _rule_sources(rule: MessageRule, types: dict[str, str]) -> list[pl.Expr]:
+    """Stage 1: the raw text of each field the rule fills, one column each (``_j_*``, ``_g``)."""
+    exprs = [_json_text(key, types[name]).alias(f"_j_{name}") for name, key in sorted(rule.json.items())]
+    if rule.groups:
+        exprs.append(pl.col("text").str.extract_groups(rule.match).alias("_g"))
+    return exprs
+
+
+def _rule_fields(rule: MessageRule, catalogue: Catalogue) -> list[pl.Expr]:
+    """Stage 2: every catalogue field, typed, from the stage-1 columns (null where the rule has none)."""
+    exprs: list[pl.Expr] = []
+    for name in sorted(catalogue.fields):
+        typ = catalogue.fields[name]
+        sources: list[pl.Expr] = []
+        if name in rule.json:
+            sources.append(pl.col(f"_j_{name}"))
+        if rule.groups and name in rule.groups:
+            sources.append(pl.col("_g").struct.field(name))
+        if not sources:
+            exprs.append(pl.lit(None, dtype=catalogue.dtype(name)).alias(name))
+            continue
+        raw = sources[0] if len(sources) == 1 else pl.coalesce(sources)
+        exprs.append(_typed(raw, typ).cast(catalogue.dtype(name), strict=False).alias(name))
+    return exprs
+
+
+def _digest() -> pl.Expr:
+    """Hash of the line from the message on (prefixes differ between copies of one line)."""
+    raw = pl.col("raw")
+    start = raw.str.find(ZAP_START, literal=True).fill_null(0)
+    return raw.str.slice(start).hash(seed=0).alias("digest")
+
+
+def candidate_filter(catalogue: Catalogue) -> pl.Expr:
+    """Lines that can hold a catalogue message: one regex over the needles, the fastest prefilter measured."""
+    return pl.col("raw").str.contains("|".join(re.escape(n) for n in catalogue.needles))
+
+
+def joined_lines(lines: pl.LazyFrame, join_partials: bool) -> pl.LazyFrame:
+    """The logical lines of a file: CRI ``P`` chunks joined (kubelet prefix kept), else as read."""
+    if not join_partials:
+        return lines.with_columns(_chunks=pl.lit(1, dtype=pl.UInt32))
+    return _strip_prefix(lines, True).select(
+        "line",
+        pl.when(pl.col("pts").is_not_null())
+        .then(pl.concat_str(pl.col("pts"), pl.lit(" "), pl.col("body")))
+        .otherwise(pl.col("body"))
+        .alias("raw"),
+        "_chunks",
+    )
+
+
 def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) -> tuple[pl.DataFrame, LineStats]:
     """Typed events and line statistics of one file.
 
     ``lines`` has a ``line`` (1-based physical line number) and a ``raw`` (the text) column. Only lines
-    holding a catalogue needle are materialised; everything else is counted inside the lazy scan.
+    holding a catalogue needle are materialised, with just the columns the events need; everything else
+    is counted inside the lazy scan. The line text itself is not kept: ``excerpts`` reads it back for the
+    few lines a report quotes.
     """
-    if join_partials:
-        # CRI "P" chunks must be joined before a needle can be seen whole: join, then filter
-        lines = _strip_prefix(lines, True).select(
-            "line",
-            pl.when(pl.col("pts").is_not_null())
-            .then(pl.concat_str(pl.col("pts"), pl.lit(" "), pl.col("body")))
-            .otherwise(pl.col("body"))
-            .alias("raw"),
-            "_chunks",
-        )
-    else:
-        lines = lines.with_columns(_chunks=pl.lit(1, dtype=pl.UInt32))
-    candidates = lines.filter(pl.col("raw").str.contains_any(catalogue.needles))
-    cand = _text_level_ts(
-        _classify(_strip_prefix(candidates.drop("_chunks"), False)).filter(pl.col("fmt").is_in(PARSED_FORMATS))
-    ).with_columns(_rule=_rule_index(catalogue))
+    lines = joined_lines(lines, join_partials)
+    # one pass over the file picks the candidates; both formats are then read from that frame
+    is_zap = pl.col("raw").str.contains(ZAP_START, literal=True)
+    candidates_q = lines.filter(candidate_filter(catalogue)).select("line", "raw", is_zap.alias("_zap"))
     totals_q, others_q, ends_q = _file_stats(lines.drop("_chunks"))
     chunks_q = lines.select((pl.col("_chunks") - 1).sum().alias("joined"))
-    totals, others, ends, cand, chunks = pl.collect_all([totals_q, others_q, ends_q, cand, chunks_q])
+    totals, others, ends, candidates, chunks = pl.collect_all([totals_q, others_q, ends_q, candidates_q, chunks_q])
+    zap_rows = candidates.filter(pl.col("_zap")).drop("_zap")
+    zap = _zap_candidates(zap_rows.lazy()).collect()
+    del zap_rows
+    text_rows = candidates.filter(~pl.col("_zap")).drop("_zap")
+    del candidates
+    text = _text_candidates(text_rows.lazy()).collect() if text_rows.height else zap.clear()
+    cand = pl.concat([zap, text.cast(zap.schema)]) if text.height else zap
 
     by_format = dict(zip(others["fmt"].to_list(), others["len"].to_list(), strict=True))
     by_format.pop("empty", None)
-    zap, empty = int(totals["zap"][0]), int(totals["empty"][0])
-    if zap:
-        by_format["zap"] = by_format.get("zap", 0) + zap
+    zap_lines, empty = int(totals["zap"][0]), int(totals["empty"][0])
+    if zap_lines:
+        by_format["zap"] = by_format.get("zap", 0) + zap_lines
     if empty:
         by_format["empty"] = empty
     stats = LineStats(
@@ -253,42 +392,41 @@ def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) 
         by_format=dict(sorted(by_format.items())),
         unparsed=by_format.get("other", 0),
         joined_partials=int(chunks["joined"][0] or 0),
-        invalid_json=int(cand.filter((pl.col("fmt") == "zap") & pl.col("text").is_null()).height),
+        invalid_json=int(zap["_broken"].sum()),
         first_ts=ends["first"][0],
         last_ts=ends["last"][0],
     )
     if stats.first_ts is None and cand.height:
         stats.first_ts, stats.last_ts = cand["ts"].min(), cand["ts"].max()
 
-    parts: list[pl.DataFrame] = []
-    by_rule = cand.filter(pl.col("_rule").is_not_null()).partition_by("_rule", as_dict=True)
-    for (idx,), rows in sorted(by_rule.items()):
-        rule = catalogue.messages[idx]
-        parts.append(
-            rows.select(
-                pl.col("line").cast(pl.UInt64),
-                "ts",
-                "level",
-                "fmt",
-                pl.lit(rule.kind).alias("kind"),
-                pl.lit(rule.subsystem).alias("subsystem"),
-                pl.col("inner").str.slice(0, EXCERPT_CHARS).alias("excerpt"),
-                *_rule_fields(rule, catalogue),
-            )
-        )
     schema = event_schema(catalogue)
+    ruled = _assign_rules(cand.filter(pl.col("text").is_not_null()), catalogue)
+    parts: list[pl.DataFrame] = []
+    for (idx,), rows in sorted(ruled.partition_by("_rule", as_dict=True).items()):
+        rule = catalogue.messages[idx]
+        part = rows.with_columns(_rule_sources(rule, catalogue.fields)).select(
+            pl.col("line").cast(pl.UInt64),
+            "ts",
+            "level",
+            "fmt",
+            pl.lit(rule.kind).alias("kind"),
+            pl.lit(rule.subsystem).alias("subsystem"),
+            _digest(),
+            *_rule_fields(rule, catalogue),
+        )
+        escaped = [n for n in rule.json if catalogue.fields[n] == "str"]
+        parts.append(part.with_columns([unescape(part[n]) for n in escaped]) if escaped else part)
     if not parts:
         return pl.DataFrame(schema=schema), stats
     events = pl.concat(parts, how="vertical").select(list(schema)).sort("line")
     return events, stats
 
 
-def _rule_index(catalogue: Catalogue) -> pl.Expr:
-    """Index of the first catalogue entry a line matches (entries are tried in file order)."""
-    chain = None
-    for idx, rule in enumerate(catalogue.messages):
-        cond = _rule_condition(rule)
-        chain = pl.when(cond).then(pl.lit(idx)) if chain is None else chain.when(cond).then(pl.lit(idx))
-    if chain is None:
-        return pl.lit(None, dtype=pl.Int32)
-    return chain.otherwise(pl.lit(None)).cast(pl.Int32)
+def excerpts(lines: pl.LazyFrame, join_partials: bool, wanted: pl.Series) -> pl.DataFrame:
+    """``line`` -> ``excerpt`` (the line without kubelet/syslog prefix, cut to EXCERPT_CHARS) for the
+    wanted line numbers: one more scan of the file, for the handful of lines a report quotes."""
+    picked = joined_lines(lines, join_partials).filter(pl.col("line").is_in(wanted.implode())).select("line", "raw")
+    inner = _classify(_strip_prefix(picked, False))
+    return inner.select(
+        pl.col("line").cast(pl.UInt64), pl.col("inner").str.slice(0, EXCERPT_CHARS).alias("excerpt")
+    ).collect()
