@@ -357,28 +357,31 @@ def joined_lines(lines: pl.LazyFrame, join_partials: bool) -> pl.LazyFrame:
     )
 
 
+BATCH_ROWS = 1 << 17  # candidate lines turned into events at a time: bounds the memory of a big file
+
+
 def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) -> tuple[pl.DataFrame, LineStats]:
     """Typed events and line statistics of one file.
 
-    ``lines`` has a ``line`` (1-based physical line number) and a ``raw`` (the text) column. Only lines
-    holding a catalogue needle are materialised, with just the columns the events need; everything else
-    is counted inside the lazy scan. The line text itself is not kept: ``excerpts`` reads it back for the
-    few lines a report quotes.
+    ``lines`` has a ``line`` (1-based physical line number) and a ``raw`` (the text) column. The lines
+    holding a catalogue needle stream out of one scan in batches and each batch becomes events, so a
+    gigabyte file never sits in memory whole; everything else is counted inside the lazy scan. The line
+    text itself is not kept: ``excerpts`` reads it back for the few lines a report quotes.
     """
     lines = joined_lines(lines, join_partials)
-    # one pass over the file picks the candidates; both formats are then read from that frame
-    is_zap = pl.col("raw").str.contains(ZAP_START, literal=True)
-    candidates_q = lines.filter(candidate_filter(catalogue)).select("line", "raw", is_zap.alias("_zap"))
     totals_q, others_q, ends_q = _file_stats(lines.drop("_chunks"))
     chunks_q = lines.select((pl.col("_chunks") - 1).sum().alias("joined"))
-    totals, others, ends, candidates, chunks = pl.collect_all([totals_q, others_q, ends_q, candidates_q, chunks_q])
-    zap_rows = candidates.filter(pl.col("_zap")).drop("_zap")
-    zap = _zap_candidates(zap_rows.lazy()).collect()
-    del zap_rows
-    text_rows = candidates.filter(~pl.col("_zap")).drop("_zap")
-    del candidates
-    text = _text_candidates(text_rows.lazy()).collect() if text_rows.height else zap.clear()
-    cand = pl.concat([zap, text.cast(zap.schema)]) if text.height else zap
+    totals, others, ends, chunks = pl.collect_all([totals_q, others_q, ends_q, chunks_q])
+    is_zap = pl.col("raw").str.contains(ZAP_START, literal=True)
+    candidates = lines.filter(candidate_filter(catalogue)).select("line", "raw", is_zap.alias("_zap"))
+    parts: list[pl.DataFrame] = []
+    broken = 0
+    spans: list[tuple] = []
+    for batch in candidates.collect_batches(chunk_size=BATCH_ROWS):
+        events, batch_broken, span = _batch_events(batch, catalogue)
+        parts.append(events)
+        broken += batch_broken
+        spans.append(span)
 
     by_format = dict(zip(others["fmt"].to_list(), others["len"].to_list(), strict=True))
     by_format.pop("empty", None)
@@ -392,13 +395,29 @@ def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) 
         by_format=dict(sorted(by_format.items())),
         unparsed=by_format.get("other", 0),
         joined_partials=int(chunks["joined"][0] or 0),
-        invalid_json=int(zap["_broken"].sum()),
+        invalid_json=broken,
         first_ts=ends["first"][0],
         last_ts=ends["last"][0],
     )
-    if stats.first_ts is None and cand.height:
-        stats.first_ts, stats.last_ts = cand["ts"].min(), cand["ts"].max()
+    firsts = [s[0] for s in spans if s[0] is not None]
+    if stats.first_ts is None and firsts:
+        stats.first_ts, stats.last_ts = min(firsts), max(s[1] for s in spans if s[1] is not None)
+    schema = event_schema(catalogue)
+    parts = [p for p in parts if p.height]
+    if not parts:
+        return pl.DataFrame(schema=schema), stats
+    # one contiguous chunk per column: hundreds of small ones would pin the batches' memory
+    return pl.concat(parts, how="vertical", rechunk=True), stats
 
+
+def _batch_events(batch: pl.DataFrame, catalogue: Catalogue) -> tuple[pl.DataFrame, int, tuple]:
+    """One batch of candidate lines (in file order) to events (in file order), the count of broken zap
+    lines, and the batch's time span."""
+    zap = _zap_candidates(batch.filter(pl.col("_zap")).drop("_zap").lazy()).collect()
+    text_rows = batch.filter(~pl.col("_zap")).drop("_zap")
+    text = _text_candidates(text_rows.lazy()).collect() if text_rows.height else zap.clear()
+    cand = pl.concat([zap, text.cast(zap.schema)]) if text.height else zap
+    span = (cand["ts"].min(), cand["ts"].max()) if cand.height else (None, None)
     schema = event_schema(catalogue)
     ruled = _assign_rules(cand.filter(pl.col("text").is_not_null()), catalogue)
     parts: list[pl.DataFrame] = []
@@ -416,10 +435,10 @@ def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) 
         )
         escaped = [n for n in rule.json if catalogue.fields[n] == "str"]
         parts.append(part.with_columns([unescape(part[n]) for n in escaped]) if escaped else part)
+    broken = int(zap["_broken"].sum())
     if not parts:
-        return pl.DataFrame(schema=schema), stats
-    events = pl.concat(parts, how="vertical").select(list(schema)).sort("line")
-    return events, stats
+        return pl.DataFrame(schema=schema), broken, span
+    return pl.concat(parts, how="vertical").select(list(schema)).sort("line"), broken, span
 
 
 def excerpts(lines: pl.LazyFrame, join_partials: bool, wanted: pl.Series) -> pl.DataFrame:
