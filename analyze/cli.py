@@ -20,10 +20,11 @@ import typer
 from analyze.model import build_analysis
 from analyze.outputs import analysis_id, render_all, write_outputs
 from analyze.progress import Progress
+from analyze.redact import REDACTED_SOURCE, Redactor
 from analyze.render import render_json, render_markdown, render_text
 from analyze.rules import apply_overrides, default_rules
 from analyze.window import bundle_window
-from gather.archive import DEFAULT_MAX_BYTES, open_bundle
+from gather.archive import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMBERS, open_bundle
 from gather.bundle import Bundle, load_bundle
 from gather.errors import BundleError
 
@@ -82,6 +83,10 @@ def analyze(
     fmt: Annotated[OutputFormat, typer.Option("--format", help="what stdout carries")] = OutputFormat.text,
     thresholds: Annotated[Path | None, typer.Option(help="YAML file overriding rule thresholds by rule id")] = None,
     max_bytes: Annotated[int, typer.Option(help="cap on bytes unpacked from an archive")] = DEFAULT_MAX_BYTES,
+    max_members: Annotated[int, typer.Option(help="cap on files unpacked from an archive")] = DEFAULT_MAX_MEMBERS,
+    redact: Annotated[
+        bool, typer.Option("--redact", help="replace host names, IPs, namespaces and keys by stable pseudonyms")
+    ] = False,
 ) -> int:
     """Analyse a bundle offline and write the executive report; exit 0/1/2 by severity, 3 if unusable."""
     timings: dict[str, float] = {}
@@ -94,13 +99,13 @@ def analyze(
     progress = Progress.for_terminal(quiet=fmt is OutputFormat.json)
     try:
         progress.phase("opening the bundle")
-        with open_bundle(source_path, max_bytes=max_bytes) as opened:
+        with open_bundle(source_path, max_bytes=max_bytes, max_members=max_members) as opened:
             timings["open"] = time.perf_counter() - t0
             loaded = load_bundle(opened, label, progress=progress.bytes)
         timings["parse"] = time.perf_counter() - t0 - timings["open"]
         progress.phase("analysing")
         code, out_dir, analysis = _analyse_and_write(
-            loaded, duration, since, until, rules, export_html, output, label, timings
+            loaded, duration, since, until, rules, export_html, output, label, timings, redact
         )
     finally:
         progress.close()
@@ -117,6 +122,13 @@ def analyze(
     return code
 
 
+def _etcd_lines(bundle: Bundle) -> int:
+    """Log lines in a format etcd writes (zap, capnslog, raft, journald): not blank, not stray."""
+    return sum(
+        n for f in bundle.log_files for fmt, n in (f.stats.by_format or {}).items() if fmt not in ("other", "empty")
+    )
+
+
 def _analyse_and_write(
     loaded: Bundle,
     duration: str,
@@ -127,15 +139,24 @@ def _analyse_and_write(
     output: Path | None,
     label: str,
     timings: dict[str, float],
+    redact: bool,
 ) -> tuple[int, Path, dict]:
-    if not loaded.log_files and not loaded.info.members and not loaded.info.status:
-        raise BundleError(f"{label}: no etcd data found (no etcd_info/ and no etcd pod logs)")
+    if not _etcd_lines(loaded) and not loaded.info.members and not loaded.info.status:
+        # an empty or all-garbage bundle must not come out HEALTHY
+        if loaded.damaged:
+            raise BundleError(f"{label}: the archive is damaged and nothing readable in it holds etcd data")
+        raise BundleError(
+            f"{label}: no etcd data found (etcd_info/ has no members or status, and no etcd pod log has an etcd line)"
+        )
     window = bundle_window(loaded, duration, since, until)
     t1 = time.perf_counter()
     analysis = build_analysis(loaded, window, rules)
     timings["analyse"] = time.perf_counter() - t1
     t2 = time.perf_counter()
-    files = render_all(loaded, window, analysis, export_html)
+    redactor = Redactor.for_bundle(loaded) if redact else None
+    if redactor is not None:
+        analysis, label = redactor.analysis(analysis), REDACTED_SOURCE
+    files = render_all(loaded, window, analysis, export_html, redactor)
     out_dir = output if output is not None else Path(".work") / "etcd-analysis" / analysis_id(label, analysis)
     write_outputs(out_dir, files)
     timings["render"] = time.perf_counter() - t2

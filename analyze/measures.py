@@ -269,6 +269,8 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
         "members_without_leader": sum(1 for s in statuses if not s.leader) if statuses else None,
         "raft_term_spread": (max(terms) - min(terms)) if terms else None,
         "active_alarms": len(bundle.info.alarms) if bundle.info.files.get("alarm_list.json") == "ok" else None,
+        "bundle_damaged": int(bundle.damaged),
+        "archive_members_refused": bundle.refused,
     }
     not_measured = sum(1 for m in members for s in METRIC_ONLY_SIGNALS if m.signals.get(s) is None)
     cluster_signals["kpis_not_measured"] = not_measured

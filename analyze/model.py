@@ -7,7 +7,7 @@ bytes, whatever the machine or the day.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
@@ -49,6 +49,16 @@ def _quoted(node: object) -> list[dict]:
     if isinstance(node, list):
         return [e for v in node for e in _quoted(v)]
     return []
+
+
+FUTURE_SLACK = timedelta(minutes=5)
+
+
+def _future_events(bundle: Bundle) -> int:
+    """Events dated after the collection (beyond clock skew): a wrong clock or a doctored log."""
+    if bundle.collected_at is None or bundle.collected_at_source == "newest log line" or not bundle.events.height:
+        return 0
+    return bundle.events.filter(pl.col("ts") > bundle.collected_at + FUTURE_SLACK).height
 
 
 def fill_excerpts(analysis: dict, bundle: Bundle) -> None:
@@ -376,6 +386,12 @@ def build_analysis(bundle: Bundle, window: Window, rules: tuple[Rule, ...]) -> d
             "unparsed_lines": sum(f.stats.unparsed for f in bundle.log_files),
             "invalid_json_lines": sum(f.stats.invalid_json for f in bundle.log_files),
             "lines": sum(f.stats.lines for f in bundle.log_files),
+            "binary_lines": sum(f.stats.binary_lines for f in bundle.log_files),
+            "long_lines": sum(f.stats.long_lines for f in bundle.log_files),
+            "time_backwards": sum(f.stats.time_backwards for f in bundle.log_files),
+            "future_events": _future_events(bundle),
+            "damaged": bundle.damaged,
+            "archive_members_refused": bundle.refused,
         },
     }
     fill_excerpts(result, bundle)

@@ -16,6 +16,7 @@ import orjson
 import polars as pl
 
 from analyze.measures import in_window
+from analyze.redact import Redactor
 from analyze.render import render_html, render_json, render_markdown, render_text
 from analyze.window import Window
 from gather.bundle import Bundle
@@ -125,7 +126,11 @@ def _topology(analysis: dict) -> bytes:
     return orjson.dumps(topo, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
 
-def render_all(bundle: Bundle, window: Window, analysis: dict, export_html: bool) -> dict[str, bytes]:
+def render_all(
+    bundle: Bundle, window: Window, analysis: dict, export_html: bool, redactor: Redactor | None = None
+) -> dict[str, bytes]:
+    """Every report file. With a redactor, ``analysis`` is the redacted one and the raw lines of the
+    detail files are redacted here."""
     files = {
         "executive_performance_report.txt": render_text(analysis).encode("utf-8"),
         "analysis.json": render_json(analysis),
@@ -133,7 +138,10 @@ def render_all(bundle: Bundle, window: Window, analysis: dict, export_html: bool
         "cluster_topology.json": _topology(analysis),
         "db_status_summary.txt": _db_status(analysis),
     }
-    files.update(_detail_files(bundle, window))
+    details = _detail_files(bundle, window)
+    if redactor is not None:
+        details = {name: redactor.text(data.decode("utf-8")).encode("utf-8") for name, data in details.items()}
+    files.update(details)
     if export_html:
         files["performance_report.html"] = render_html(analysis).encode("utf-8")
     return files

@@ -7,10 +7,14 @@ plus a note that it is damaged. Directories are read in place and never modified
 
 from __future__ import annotations
 
+import io
+import lzma
 import shutil
+import struct
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +33,7 @@ class OpenedBundle:
     format: str
     problems: list[str] = field(default_factory=list)
     damaged: bool = False
+    refused: int = 0  # members not extracted: unsafe paths, links, devices, FIFOs
     workdir: Path | None = None  # private: the unpacked archive and the scratch space
     adopted: bool = False  # a loaded Bundle took over workdir and removes it when it goes
 
@@ -69,6 +74,7 @@ def _archive_format(path: Path) -> str:
 
 class _Budget:
     def __init__(self, max_bytes: int, max_members: int) -> None:
+        self.max_bytes = max_bytes
         self.bytes_left = max_bytes
         self.members_left = max_members
 
@@ -76,6 +82,10 @@ class _Budget:
         self.members_left -= 1
         self.bytes_left -= max(size, 0)
         return self.members_left >= 0 and self.bytes_left >= 0
+
+
+class _OverBudget(Exception):
+    """The archive unpacks to more than --max-bytes: what was read so far is analysed."""
 
 
 def _copy_stream(src, dest: Path, budget: _Budget) -> None:
@@ -87,8 +97,27 @@ def _copy_stream(src, dest: Path, budget: _Budget) -> None:
                 break
             budget.bytes_left -= len(chunk)
             if budget.bytes_left < 0:
-                raise BundleError("archive expands beyond the size limit (--max-bytes)")
+                out.write(chunk[: len(chunk) + budget.bytes_left])
+                raise _OverBudget
             out.write(chunk)
+
+
+def _refuse(opened: OpenedBundle, why: str, name: str) -> None:
+    opened.refused += 1
+    opened.problems.append(f"refused archive member {why}: {name!r}")
+
+
+def _stop_member_cap(opened: OpenedBundle) -> None:
+    opened.damaged = True
+    opened.problems.append("archive has more members than allowed (--max-members); the rest was not read")
+
+
+def _stop_over_budget(opened: OpenedBundle, max_bytes: int) -> None:
+    opened.damaged = True
+    opened.problems.append(
+        f"archive unpacks to more than {max_bytes} bytes (--max-bytes): the rest was not read; "
+        "the analysis covers what was"
+    )
 
 
 def _extract_tar(path: Path, dest: Path, opened: OpenedBundle, budget: _Budget) -> None:
@@ -99,19 +128,21 @@ def _extract_tar(path: Path, dest: Path, opened: OpenedBundle, budget: _Budget) 
                 if member.isdir():
                     continue
                 if name is None:
-                    opened.problems.append(f"refused archive member with an unsafe path: {member.name!r}")
+                    _refuse(opened, "with an unsafe path", member.name)
                     continue
                 if not member.isfile():
-                    opened.problems.append(f"refused archive member that is not a regular file: {member.name!r}")
+                    _refuse(opened, f"that is not a regular file ({_tar_kind(member)})", member.name)
                     continue
                 if not budget.take(0):
-                    opened.problems.append("archive has more members than allowed; the rest was not read")
+                    _stop_member_cap(opened)
                     break
                 src = tar.extractfile(member)
                 if src is None:
                     continue
                 _copy_stream(src, dest / name, budget)
-    except (tarfile.ReadError, EOFError, OSError, ValueError) as exc:
+    except _OverBudget:
+        _stop_over_budget(opened, budget.max_bytes)
+    except (tarfile.ReadError, EOFError, OSError, ValueError, zlib.error, lzma.LZMAError) as exc:
         opened.damaged = True
         opened.problems.append(f"archive is damaged or truncated ({exc}); analysed what was readable")
 
@@ -124,24 +155,83 @@ def _extract_zip(path: Path, dest: Path, opened: OpenedBundle, budget: _Budget) 
                     continue
                 name = _safe_name(info.filename)
                 if name is None:
-                    opened.problems.append(f"refused archive member with an unsafe path: {info.filename!r}")
+                    _refuse(opened, "with an unsafe path", info.filename)
                     continue
                 mode = (info.external_attr >> 16) & 0o170000
                 if mode not in (0, 0o100000):
-                    opened.problems.append(f"refused archive member that is not a regular file: {info.filename!r}")
+                    _refuse(opened, "that is not a regular file (a link or special file)", info.filename)
                     continue
                 if not budget.take(0):
-                    opened.problems.append("archive has more members than allowed; the rest was not read")
+                    _stop_member_cap(opened)
                     break
                 try:
                     with zf.open(info) as src:
                         _copy_stream(src, dest / name, budget)
-                except (zipfile.BadZipFile, EOFError, OSError) as exc:
+                except (zipfile.BadZipFile, EOFError, OSError, zlib.error, NotImplementedError, RuntimeError) as exc:
                     opened.damaged = True
                     opened.problems.append(f"archive member {info.filename!r} is damaged ({exc})")
-    except (zipfile.BadZipFile, OSError) as exc:
+    except _OverBudget:
+        _stop_over_budget(opened, budget.max_bytes)
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
         opened.damaged = True
         opened.problems.append(f"archive is damaged or truncated ({exc}); analysed what was readable")
+        try:
+            _salvage_zip(path, dest, opened, budget)
+        except _OverBudget:
+            _stop_over_budget(opened, budget.max_bytes)
+
+
+LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+
+
+def _salvage_zip(path: Path, dest: Path, opened: OpenedBundle, budget: _Budget) -> None:
+    """A zip cut short has lost its central directory (at the end) but not its members: read them
+    in order from their local headers, as far as the data goes."""
+    data = path.read_bytes()
+    pos = 0
+    recovered = 0
+    while (pos := data.find(b"PK\x03\x04", pos)) >= 0 and pos + LOCAL_HEADER.size <= len(data):
+        _, _, flags, method, _, _, _, csize, _, nlen, xlen = LOCAL_HEADER.unpack_from(data, pos)
+        start = pos + LOCAL_HEADER.size + nlen + xlen
+        raw_name = data[pos + LOCAL_HEADER.size : pos + LOCAL_HEADER.size + nlen]
+        name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", errors="replace")
+        pos = start
+        safe = _safe_name(name)
+        if name.endswith("/") or method not in (0, 8):
+            continue
+        if safe is None:
+            _refuse(opened, "with an unsafe path", name)
+            continue
+        if method == 8:
+            inflate = zlib.decompressobj(-15)
+            try:
+                content = inflate.decompress(data[start : start + csize] if csize and not flags & 0x8 else data[start:])
+            except zlib.error:
+                continue
+            pos = len(data) - len(inflate.unused_data) if inflate.eof else len(data)
+        else:
+            if flags & 0x8:
+                continue  # stored with a trailing descriptor: its length is unknown
+            content, pos = data[start : start + csize], start + csize
+        if not budget.take(0):
+            _stop_member_cap(opened)
+            return
+        _copy_stream(io.BytesIO(content), dest / safe, budget)
+        recovered += 1
+    if recovered:
+        opened.problems.append(f"recovered {recovered} member(s) of the damaged zip from their local headers")
+
+
+def _tar_kind(member: tarfile.TarInfo) -> str:
+    if member.issym():
+        return f"a symlink to {member.linkname!r}"
+    if member.islnk():
+        return f"a hard link to {member.linkname!r}"
+    if member.ischr() or member.isblk():
+        return "a device"
+    if member.isfifo():
+        return "a FIFO"
+    return "a special file"
 
 
 @contextmanager

@@ -8,6 +8,7 @@ bundle root (the archive member names), so reports point the reader at the exact
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import lzma
 import re
@@ -46,6 +47,10 @@ class LogFileInfo:
     stats: LineStats
     problems: list[str] = field(default_factory=list)
 
+    @property
+    def damaged(self) -> bool:
+        return DAMAGED_GZ in self.problems or DAMAGED_XZ in self.problems
+
 
 @dataclass
 class Bundle:
@@ -65,7 +70,8 @@ class Bundle:
     manifest: dict | None = None
     etcd_info_dir: str | None = None
     problems: list[str] = field(default_factory=list)
-    damaged: bool = False
+    damaged: bool = False  # the archive, or a compressed log in it, is truncated or damaged
+    refused: int = 0  # archive members not extracted (unsafe paths, links, devices, FIFOs)
     sources: dict[str, LogSource] = field(default_factory=dict)
 
     def excerpts(self, rows: pl.DataFrame) -> pl.DataFrame:
@@ -102,17 +108,58 @@ def _decompress(path: Path) -> tuple[bytes, str | None]:
                 out = d.decompress(data)
             except zlib.error:
                 out = b""
-            return out, "compressed log is truncated or damaged; read what was readable"
+            return out, DAMAGED_GZ
     if data[:6] == b"\xfd7zXZ\x00":
         try:
             return lzma.decompress(data), None
         except (lzma.LZMAError, EOFError):
-            return b"", "xz log is damaged"
+            return b"", DAMAGED_XZ
     return data, None
 
 
 def _lines_frame(source: Path | bytes) -> pl.LazyFrame:
     return pl.scan_lines(source, name="raw").with_row_index("line", offset=1)
+
+
+CUT_OFF = "the last line has no line end: the file was cut off mid-line"
+DAMAGED_GZ = "compressed log is truncated or damaged; read what was readable"
+DAMAGED_XZ = "xz log is damaged"
+
+
+def _cut_off(path: Path) -> bool:
+    size = path.stat().st_size
+    if size == 0:
+        return False
+    with open(path, "rb") as fh:
+        fh.seek(size - 1)
+        return fh.read(1) != b"\n"
+
+
+def _fingerprint(path: Path) -> tuple[int, str]:
+    """Size and a hash of the first and last MiB: equal for copies of one file, cheap for big ones."""
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        digest.update(fh.read(1 << 20))
+        if size > 2 << 20:
+            fh.seek(size - (1 << 20))
+        digest.update(fh.read(1 << 20))
+    return size, digest.hexdigest()
+
+
+def _duplicate_files(refs: list[LogFileRef]) -> list[str]:
+    """Log files of the bundle with identical content (hand-repacked bundles often have them)."""
+    seen: dict[tuple[int, str], str] = {}
+    notes = []
+    for ref in refs:
+        if ref.path.stat().st_size == 0:
+            continue
+        key = _fingerprint(ref.path)
+        if key in seen:
+            notes.append(f"{ref.rel} has the same content as {seen[key]}; its events are counted once")
+        else:
+            seen[key] = ref.rel
+    return notes
 
 
 @dataclass(frozen=True)
@@ -132,6 +179,8 @@ def _read_log(
     compressed = head[:2] == b"\x1f\x8b" or head[:6] == b"\xfd7zXZ\x00"
     join = ref.kind == "rotated" or bool(CRI_TAGGED.match(head))
     if not compressed:
+        if _cut_off(ref.path):
+            problems.append(CUT_OFF)
         try:
             events, stats = parse_lines(_lines_frame(ref.path), catalogue, join)
             return events, stats, problems, LogSource(ref.path, join)
@@ -147,6 +196,8 @@ def _read_log(
         problems.append("invalid UTF-8 replaced with U+FFFD")
     if not text:
         return pl.DataFrame(schema=event_schema(catalogue)), LineStats(by_format={}), problems, None
+    if not text.endswith("\n") and CUT_OFF not in problems:
+        problems.append(CUT_OFF)
     copy = scratch / f"{order}.log"
     copy.write_bytes(text.encode("utf-8"))
     events, stats = parse_lines(_lines_frame(copy), catalogue, join)
@@ -277,6 +328,7 @@ def load_bundle(
         collected_at = max(last) if last else None
         source = "newest log line" if last else "unknown"
 
+    problems += _duplicate_files([ref for pod in layout.pods for ref in pod.logs])
     metrics, metrics_files = _read_metrics(layout, info, collected_at)
     member_names = sorted({p.member for p in layout.pods} | {m.name for m in info.members if m.name})
     if not layout.pods:
@@ -300,7 +352,8 @@ def load_bundle(
         manifest=manifest,
         etcd_info_dir=layout.rel(layout.etcd_info) if layout.etcd_info else None,
         problems=problems,
-        damaged=opened.damaged,
+        damaged=opened.damaged or any(f.damaged for f in files),
+        refused=opened.refused,
         sources=sources,
     )
     # The bundle quotes its lines later (excerpts): it keeps the unpacked files until it is gone.

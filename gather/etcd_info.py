@@ -96,6 +96,10 @@ def _str_list(value: object) -> list[str]:
 
 def _load(path: Path, info: EtcdInfo) -> object | None:
     name = path.name
+    if path.is_symlink():
+        info.files[name] = "refused"
+        info.problems.append(f"etcd_info/{name} is a symlink: not read (it could point outside the bundle)")
+        return None
     if not path.is_file():
         info.files[name] = "missing"
         return None
@@ -257,6 +261,6 @@ def read_etcd_info(directory: Path | None) -> EtcdInfo:
         if data is not None:
             reader(data, info)
     text_counts = directory / "etcd_object_count"
-    if text_counts.is_file():
+    if text_counts.is_file() and not text_counts.is_symlink():
         _object_counts_text(text_counts, info)
     return info

@@ -56,6 +56,12 @@ class Layout:
         return path.relative_to(self.root).as_posix()
 
 
+def regular_file(path: Path) -> bool:
+    """A file of the bundle itself: a symlink (in a directory bundle) could point anywhere on the
+    support engineer's machine, and its lines would end up quoted in a report."""
+    return path.is_file() and not path.is_symlink()
+
+
 def member_of_pod(pod: str) -> str:
     """``etcd-<node>`` → ``<node>``: members are named after their node, not their IP."""
     return pod[len("etcd-") :] if pod.startswith("etcd-") else pod
@@ -70,7 +76,7 @@ def _log_files(pod_dir: Path, root: Path) -> list[LogFileRef]:
     if not logs_dir.is_dir():
         return []
     found: list[LogFileRef] = []
-    plain = {p.name: p for p in logs_dir.iterdir() if p.is_file()}
+    plain = {p.name: p for p in logs_dir.iterdir() if regular_file(p)}
     for kind in ("previous", "current"):
         main = plain.get(f"{kind}.log")
         insecure = plain.get(f"{kind}.insecure.log")
@@ -83,7 +89,7 @@ def _log_files(pod_dir: Path, root: Path) -> list[LogFileRef]:
     rotated_dir = logs_dir / "rotated"
     if rotated_dir.is_dir():
         for p in rotated_dir.iterdir():
-            if p.is_file() and (p.name.endswith(".log") or ".log." in p.name):
+            if regular_file(p) and (p.name.endswith(".log") or ".log." in p.name):
                 stamp = ROTATED_STAMP.search(p.name)
                 key = (LOG_KIND_ORDER["rotated"], stamp.group(1) if stamp else "", p.name)
                 found.append(LogFileRef(p, p.relative_to(root).as_posix(), "rotated", key))
@@ -99,11 +105,16 @@ def discover(root: Path) -> Layout:
         here = Path(dirpath)
         if here.name == "etcd_info":
             layout.etcd_info_candidates.append(here)
-        if "bundle.json" in filenames and layout.manifest is None:
+        if "bundle.json" in filenames and layout.manifest is None and regular_file(here / "bundle.json"):
             layout.manifest = here / "bundle.json"
-        if "timestamp" in filenames:
+        if "timestamp" in filenames and regular_file(here / "timestamp"):
             timestamps.append(here / "timestamp")
-        if here.name == "core" and "pods.yaml" in filenames and here.parent.name == "openshift-etcd":
+        if (
+            here.name == "core"
+            and "pods.yaml" in filenames
+            and here.parent.name == "openshift-etcd"
+            and regular_file(here / "pods.yaml")
+        ):
             layout.pod_list_yaml = here / "pods.yaml"
         if here.parent.name == "pods" and is_member_pod(here.name):
             logs = _log_files(here, root)
@@ -113,7 +124,7 @@ def discover(root: Path) -> Layout:
                 member=member_of_pod(here.name),
                 dir=here,
                 rel=here.relative_to(root).as_posix(),
-                yaml=yaml_path if yaml_path.is_file() else None,
+                yaml=yaml_path if regular_file(yaml_path) else None,
                 logs=logs,
             )
             previous = pods.get(here.name)
@@ -130,7 +141,7 @@ def discover(root: Path) -> Layout:
 def _best_etcd_info(candidates: list[Path]) -> Path | None:
     def score(p: Path) -> tuple:
         member_list = p / "member_list.json"
-        size = member_list.stat().st_size if member_list.is_file() else -1
+        size = member_list.stat().st_size if regular_file(member_list) else -1
         return (size > 2, sum(1 for _ in p.iterdir()), -len(p.parts), str(p))
 
     return max(candidates, key=score) if candidates else None

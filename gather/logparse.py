@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 import polars as pl
 
@@ -27,6 +28,8 @@ RAFT_STDLIB = r"^raft ?(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) ([A-Z]+): (.*)$"
 
 CAPNSLOG_LEVELS = {"C": "fatal", "E": "error", "W": "warn", "N": "info", "I": "info", "D": "debug", "T": "debug"}
 EXCERPT_CHARS = 600
+LONG_LINE_BYTES = 1 << 20
+BINARY = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]"
 
 BASE_SCHEMA: dict[str, pl.DataType] = {
     "line": pl.UInt64(),
@@ -56,6 +59,9 @@ class LineStats:
     unparsed: int = 0
     joined_partials: int = 0
     invalid_json: int = 0
+    binary_lines: int = 0  # NUL bytes or other control characters: not text a logger writes
+    long_lines: int = 0  # over LONG_LINE_BYTES
+    time_backwards: int = 0  # events dated more than a second before the event above them
     first_ts: object = None
     last_ts: object = None
 
@@ -176,7 +182,13 @@ def _file_stats(lines: pl.LazyFrame) -> list[pl.LazyFrame]:
     raw = pl.col("raw")
     is_zap = raw.str.contains(ZAP_START, literal=True)
     blank = raw.str.strip_chars() == ""
-    totals = lines.select(pl.len().alias("lines"), is_zap.sum().alias("zap"), blank.sum().alias("empty"))
+    totals = lines.select(
+        pl.len().alias("lines"),
+        is_zap.sum().alias("zap"),
+        blank.sum().alias("empty"),
+        raw.str.contains(BINARY).sum().alias("binary"),
+        (raw.str.len_bytes() > LONG_LINE_BYTES).sum().alias("long"),
+    )
     others = _classify(_strip_prefix(lines.filter(~is_zap & ~blank), False)).group_by("fmt").len()
     ends = pl.concat([lines.head(200), lines.tail(200)])
     ends = _text_level_ts(_classify(_strip_prefix(ends, False))).select(
@@ -222,15 +234,24 @@ def _json_text(key: str, typ: str) -> pl.Expr:
     )
 
 
+# the content of a JSON string as the grammar allows it; anything else (a damaged line) is left as read
+JSON_STRING_CONTENT = r'^(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9A-Fa-f]{4})*$'
+
+
+def json_unescape(text: pl.Expr) -> pl.Expr:
+    """JSON escapes decoded where there are any and they are valid; other rows stay as read."""
+    valid = text.str.contains("\\", literal=True) & text.str.contains(JSON_STRING_CONTENT)
+    quoted = pl.concat_str(pl.lit('"'), pl.when(valid).then(text), pl.lit('"'))
+    return pl.coalesce(quoted.str.json_decode(pl.String), text)
+
+
 def unescape(column: pl.Series) -> pl.Series:
     """JSON string escapes decoded, on the rows holding a backslash only (requests do; most fields don't)."""
     idx = column.str.contains("\\", literal=True).fill_null(False).arg_true()
     if idx.len() == 0:
         return column
-    quoted = (
-        column.gather(idx).to_frame("v").select(pl.concat_str(pl.lit('"'), "v", pl.lit('"')).str.json_decode(pl.String))
-    )
-    return column.scatter(idx, quoted.to_series())
+    decoded = column.gather(idx).to_frame("v").select(json_unescape(pl.col("v")))
+    return column.scatter(idx, decoded.to_series())
 
 
 def _zap_candidates(cand: pl.LazyFrame) -> pl.LazyFrame:
@@ -261,10 +282,7 @@ def _zap_candidates(cand: pl.LazyFrame) -> pl.LazyFrame:
             ).alias("ts"),
             "level",
             pl.lit("zap").alias("fmt"),
-            pl.when(msg.str.contains("\\", literal=True))
-            .then(pl.concat_str(pl.lit('"'), msg, pl.lit('"')).str.json_decode(pl.String))
-            .otherwise(msg)
-            .alias("text"),
+            json_unescape(msg).alias("text"),
             "raw",
             # a line cut short (in transit, or by a log rotation) no longer closes its JSON object
             (msg.is_null() | ~raw.str.strip_chars_end().str.ends_with("}")).alias("_broken"),
@@ -396,6 +414,8 @@ def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) 
         unparsed=by_format.get("other", 0),
         joined_partials=int(chunks["joined"][0] or 0),
         invalid_json=broken,
+        binary_lines=int(totals["binary"][0]),
+        long_lines=int(totals["long"][0]),
         first_ts=ends["first"][0],
         last_ts=ends["last"][0],
     )
@@ -406,8 +426,9 @@ def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) 
     parts = [p for p in parts if p.height]
     if not parts:
         return pl.DataFrame(schema=schema), stats
-    # one contiguous chunk per column: hundreds of small ones would pin the batches' memory
-    return pl.concat(parts, how="vertical", rechunk=True), stats
+    events = pl.concat(parts, how="vertical", rechunk=True)
+    stats.time_backwards = int((events["ts"].diff() < timedelta(seconds=-1)).sum())
+    return events, stats
 
 
 def _batch_events(batch: pl.DataFrame, catalogue: Catalogue) -> tuple[pl.DataFrame, int, tuple]:

@@ -1,5 +1,6 @@
 """Every line format etcd writes, parsed from real lines into typed events."""
 
+import json
 from datetime import UTC, datetime
 
 import polars as pl
@@ -8,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gather.catalogue import default_catalogue, parse_catalogue
-from gather.logparse import excerpts, parse_lines
+from gather.logparse import excerpts, json_unescape, parse_lines
 from tests import real_lines as R
 
 
@@ -188,3 +189,13 @@ def test_any_lines_parse_without_error_and_every_line_is_counted(lines):
     events, stats = parse(lines)
     assert stats.lines == len(lines)
     assert events.height <= len(lines)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40))
+def test_json_unescape_agrees_with_json_and_never_raises_on_damage(text):
+    encoded = json.dumps(text)[1:-1]  # the content of a JSON string, as zap writes it
+    frame = pl.DataFrame({"v": [encoded, text]}, schema={"v": pl.String})
+    decoded = frame.select(json_unescape(pl.col("v"))).to_series()
+    assert decoded[0] == text
+    assert decoded[1] is not None  # any text: decoded when it is valid JSON content, else kept

@@ -1,0 +1,109 @@
+"""``--redact``: every name that identifies a customer replaced by a stable pseudonym.
+
+A report that leaves the building must not carry the customer's host names, IP addresses, namespaces
+or key names, yet must still read: the same node is the same pseudonym everywhere in it, in every run
+(a hash of the name, so two reports of one cluster line up). What is replaced:
+
+- member, pod and host names the bundle itself declares (member list, pod directories, peer and
+  client URLs, the cluster name of a collect bundle) wherever they appear, file paths included;
+- host names in URLs, IPv4 and IPv6 addresses;
+- etcd keys: ``/registry/<resource>/<namespace>/<name>`` keeps its resource and hashes every segment
+  after it, and the namespace column of the slow-request tables hashes to the same pseudonym.
+
+Member IDs, versions, times and numbers are kept: they identify nothing outside the cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from urllib.parse import urlsplit
+
+from gather.bundle import Bundle
+
+IPV4 = r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])"
+H16 = r"[0-9A-Fa-f]{1,4}"
+IPV6 = (  # full form, or compressed with "::" and at least one group (times like 11:47:12 never match)
+    rf"(?<![\w:])(?:(?:{H16}:){{7}}{H16}|(?=[0-9A-Fa-f:]*[0-9A-Fa-f])(?:{H16}(?::{H16})*)?::(?:{H16}(?::{H16})*)?)(?![\w:])"
+)
+URL_HOST = r"(?<=://)[A-Za-z0-9][A-Za-z0-9.-]*"
+# the resource (with its API group when it has one) is kept; what follows it names the object
+KEY = r"(/(?:registry|kubernetes\.io)/(?:[A-Za-z0-9-]+\.[A-Za-z0-9.-]+/)?[A-Za-z0-9.-]+)((?:/[^\s\"'\\/<>;,)}\]]+)+)"
+SEGMENT_CATEGORY = "n"  # key segments and namespaces share it, so a namespace matches its keys
+REDACTED_SOURCE = "redacted-bundle"
+
+
+def pseudonym(category: str, value: str) -> str:
+    return f"{category}-{hashlib.sha256(value.encode('utf-8')).hexdigest()[:8]}"
+
+
+class Redactor:
+    def __init__(self, names: dict[str, str]) -> None:
+        """``names``: literal name -> category of its pseudonym (member, pod, host, cluster)."""
+        self.names = {n: c for n, c in names.items() if n and len(n) >= 3}
+        ordered = sorted(self.names, key=lambda n: (-len(n), n))
+        self._literal = (
+            re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(n) for n in ordered) + r")(?![\w-])") if ordered else None
+        )
+        self._key = re.compile(KEY)
+        self._host = re.compile(URL_HOST)
+        self._ips = re.compile(f"{IPV4}|{IPV6}")
+
+    @classmethod
+    def for_bundle(cls, bundle: Bundle) -> Redactor:
+        names: dict[str, str] = {}
+        for name in bundle.member_names:
+            names[name] = "member"
+        for pod in bundle.pod_dirs:
+            names[pod.rstrip("/").rsplit("/", 1)[-1]] = "pod"
+        for pod, spec in bundle.pods.items():
+            names[pod] = "pod"
+            if spec.node:
+                names[spec.node] = "host"
+        for m in bundle.info.members:
+            if m.name:
+                names[m.name] = "member"
+            for url in m.peer_urls + m.client_urls:
+                host = urlsplit(url).hostname
+                if host:
+                    names[host] = "host"
+        cluster = (bundle.manifest or {}).get("cluster")
+        if isinstance(cluster, str):
+            names[cluster] = "cluster"
+        return cls(names)
+
+    def analysis(self, analysis: dict) -> dict:
+        out = self.tree(analysis)
+        assert isinstance(out, dict)
+        out["bundle"]["path"] = REDACTED_SOURCE
+        return out
+
+    def text(self, value: str) -> str:
+        out = self._key.sub(self._key_pseudonym, value)
+        out = self._host.sub(lambda m: self._address(m.group(0)), out)
+        out = self._ips.sub(lambda m: pseudonym("ip", m.group(0)), out)
+        if self._literal is not None:
+            out = self._literal.sub(lambda m: pseudonym(self.names[m.group(0)], m.group(0)), out)
+        return out
+
+    def tree(self, node: object, key: str | None = None) -> object:
+        """The analysis with every string redacted; a namespace value becomes its pseudonym whole."""
+        if isinstance(node, dict):
+            return {k: self.tree(v, k) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self.tree(v, key) for v in node]
+        if isinstance(node, str):
+            if key == "namespace":
+                return pseudonym(SEGMENT_CATEGORY, node)
+            return self.text(node)
+        return node
+
+    def _address(self, host: str) -> str:
+        if re.fullmatch(IPV4, host):
+            return pseudonym("ip", host)
+        return pseudonym(self.names.get(host, "host"), host)
+
+    @staticmethod
+    def _key_pseudonym(m: re.Match) -> str:
+        segments = [s for s in m.group(2).split("/") if s]
+        return m.group(1) + "".join("/" + pseudonym(SEGMENT_CATEGORY, s) for s in segments)

@@ -1,0 +1,89 @@
+"""Hypothesis fuzzing of the input readers not fuzzed beside their own tests: etcd_info JSON of any
+shape, and archives truncated or with flipped bytes. No exception escapes; an archive either reads
+(what was readable, flagged damaged) or is refused with the one error a user can act on."""
+
+import io
+import json
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gather.archive import open_bundle
+from gather.bundle import load_bundle
+from gather.errors import BundleError
+from gather.etcd_info import read_etcd_info
+from tests import real_lines as R
+from tests.test_etcd_info import MEMBER_LIST
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=12), inner, max_size=6),
+    max_leaves=30,
+)
+ETCD_INFO_FILES = ("member_list.json", "endpoint_status.json", "endpoint_health.json", "alarm_list.json")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(ETCD_INFO_FILES), json_values)
+def test_etcd_info_of_any_json_shape_reads_without_error(name, value):
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / name).write_text(json.dumps(value, allow_nan=True))
+        info = read_etcd_info(Path(d))
+    assert info.files[name] in ("ok", "empty", "invalid", "unexpected") or info.files[name]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(ETCD_INFO_FILES), st.binary(max_size=300))
+def test_etcd_info_of_any_bytes_reads_without_error(name, data):
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / name).write_bytes(data)
+        read_etcd_info(Path(d))
+
+
+def _archive(kind: str) -> bytes:
+    log = ("\n".join([R.ZAP34_APPLY, R.ZAP34_ELECTION, R.ZAP34_HEARTBEAT] * 30) + "\n").encode()
+    files = {
+        "mg/namespaces/openshift-etcd/pods/etcd-master-0/etcd/etcd/logs/current.log": log,
+        "mg/etcd_info/member_list.json": MEMBER_LIST.encode(),
+    }
+    buf = io.BytesIO()
+    if kind == "zip":
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in files.items():
+                zf.writestr(name, data)
+    else:
+        with tarfile.open(fileobj=buf, mode={"tar.gz": "w:gz", "tar.xz": "w:xz", "tar": "w"}[kind]) as tf:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+ARCHIVES = {kind: _archive(kind) for kind in ("tar.gz", "tar.xz", "tar", "zip")}
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(sorted(ARCHIVES)),
+    st.floats(0.0, 1.0),
+    st.lists(st.tuples(st.floats(0.0, 0.999), st.integers(0, 255)), max_size=4),
+)
+def test_damaged_archives_never_raise_anything_but_a_bundle_error(kind, keep, flips):
+    data = bytearray(ARCHIVES[kind][: int(len(ARCHIVES[kind]) * keep)])
+    for where, byte in flips:
+        if data:
+            data[int(where * len(data))] = byte
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / f"bundle.{kind}"
+        path.write_bytes(bytes(data))
+        try:
+            with open_bundle(path) as opened:
+                bundle = load_bundle(opened, path.name)
+        except BundleError:
+            return
+        assert bundle.damaged or bundle.events.height >= 0
