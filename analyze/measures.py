@@ -14,6 +14,7 @@ import polars as pl
 
 from analyze import metric_measures
 from analyze.elections import Election, election_timeline
+from analyze.membership import membership_problems
 from analyze.stats import per_member
 from analyze.window import Window
 from gather.bundle import Bundle
@@ -270,6 +271,7 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
         "raft_term_spread": (max(terms) - min(terms)) if terms else None,
         "active_alarms": len(bundle.info.alarms) if bundle.info.files.get("alarm_list.json") == "ok" else None,
         "bundle_damaged": int(bundle.damaged),
+        "membership_problems": len(membership_problems(bundle)),
         "archive_members_refused": bundle.refused,
     }
     not_measured = sum(1 for m in members for s in METRIC_ONLY_SIGNALS if m.signals.get(s) is None)

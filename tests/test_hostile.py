@@ -469,3 +469,19 @@ def test_markup_from_the_bundle_renders_inert(tmp_path, capsys):
         if "[x](http://evil)" in line:
             before = line[: line.index("[x](http://evil)")]
             assert len(re.findall(r"`+", before)) % 2 == 1, line
+
+
+def test_members_missing_from_endpoint_status_are_not_healthy(tmp_path, capsys):
+    a = analysed(capsys, tmp_path, "member missing from endpoint status")
+    assert a["status"] != "HEALTHY" and "membership_inconsistent" in finding_ids(a)
+    assert a["consistency"]["missing_from_endpoint_status"]
+
+
+def test_empty_and_brace_only_etcd_info_files_are_named_in_data_quality(tmp_path, capsys):
+    path = bundle_dir(
+        tmp_path, info={"member_list.json": MEMBER_LIST, "endpoint_status.json": "", "alarm_list.json": "{}"}
+    )
+    code, _, _ = cli(capsys, "analyze", str(path), "--output", str(tmp_path / "r"))
+    assert code in (0, 1, 2)
+    problems = orjson.loads((tmp_path / "r" / "analysis.json").read_bytes())["data_quality"]["problems"]
+    assert any("endpoint_status.json is empty" in p for p in problems), problems

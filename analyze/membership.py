@@ -1,0 +1,38 @@
+"""Who the members are, by every source the bundle has: the member list, endpoint status, the pods.
+
+When the sources disagree (two leaders reported, a member etcdctl could not reach, a pod whose member
+is not listed) the cluster is not what it looks like, and a report that said HEALTHY would mislead.
+"""
+
+from __future__ import annotations
+
+from gather.bundle import Bundle
+
+
+def member_pods(bundle: Bundle) -> set[str]:
+    return {p.removeprefix("etcd-") for p in bundle.pods} | {f.member for f in bundle.log_files}
+
+
+def missing_from_status(bundle: Bundle) -> list[str]:
+    info = bundle.info
+    status_ids = {s.member_id for s in info.status}
+    return sorted(m.name or format(m.id, "x") for m in info.members if m.id not in status_ids)
+
+
+def membership_problems(bundle: Bundle) -> list[str]:
+    info = bundle.info
+    problems = []
+    leaders = sorted({format(s.leader, "x") for s in info.status if s.leader})
+    if info.status and len(leaders) != 1:
+        problems.append(f"endpoint status reports {len(leaders)} different leaders: {', '.join(leaders) or 'none'}")
+    missing = missing_from_status(bundle)
+    # an endpoint status that was read but lists nobody leaves every member unaccounted for
+    if missing and (info.status or info.files.get("endpoint_status.json") == "ok"):
+        problems.append(f"members missing from endpoint status: {', '.join(missing)}")
+    listed = {m.name for m in info.members if m.name}
+    pods = member_pods(bundle)
+    if listed and pods - listed:
+        problems.append(f"pods whose member is not in the member list: {', '.join(sorted(pods - listed))}")
+    if listed and pods and listed - pods:
+        problems.append(f"members without a pod or logs in the bundle: {', '.join(sorted(listed - pods))}")
+    return problems
