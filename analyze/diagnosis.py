@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import polars as pl
 
+from analyze.elections import DISK_NEAR, fsync_spans
 from analyze.measures import ClusterView
 from analyze.units import fmt_value
 from gather.bundle import Bundle
@@ -35,8 +36,11 @@ def _disk(view: ClusterView) -> list[Hypothesis]:
     out = []
     for m in view.members:
         s = m.signals
-        logged = s.get("wal_fsync_slow_count") or 0
-        counted = s.get("wal_fsync_over_1s_counted") or 0
+        # a fsync a frozen leader woke up in is the freeze (a stall hypothesis), not the disk; the
+        # histogram counted it too
+        frozen = s.get("wal_fsync_frozen_count") or 0
+        logged = s.get("wal_fsync_slow_disk_count") or 0
+        counted = max((s.get("wal_fsync_over_1s_counted") or 0) - frozen, 0)
         p99 = s.get("wal_fsync_p99_ms")
         evidence, score = [], 0.0
         if logged:
@@ -240,7 +244,6 @@ CAUSE_OF = {
     "message_dropped": ("network", "the old leader dropped raft messages to its peers"),
     "peer_unhealthy": ("network", "the old leader could not reach its peers"),
 }
-DISK_NEAR = timedelta(seconds=10)
 
 
 def _closest_cause(around: pl.DataFrame, at) -> tuple[str, str]:
@@ -255,11 +258,8 @@ def _closest_cause(around: pl.DataFrame, at) -> tuple[str, str]:
     near = around.filter((pl.col("kind") == "wal_fsync_slow") & (pl.col("ts") - at).abs().le(DISK_NEAR))
     if near.height >= 2:
         return CAUSE_OF["wal_fsync_slow"]
-    if near.height == 1:
-        row = near.row(0, named=True)
-        started = row["ts"] - timedelta(milliseconds=row["took_ms"] or 0)
-        if started <= at <= row["ts"]:
-            return "leader_stall", "the old leader froze: one fsync spans the election and nothing else was slow"
+    if near.height == 1 and fsync_spans(near.row(0, named=True), at):
+        return "leader_stall", "the old leader froze: one fsync spans the election and nothing else was slow"
     rest = around.filter(pl.col("kind") != "wal_fsync_slow") if near.height < 2 else around
     if rest.height == 0:
         return CAUSE_OF["wal_fsync_slow"]

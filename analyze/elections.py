@@ -8,7 +8,7 @@ term counts each election once, whoever saw it, and keeps who saw it and who cam
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import polars as pl
 
@@ -79,3 +79,31 @@ def election_timeline(events: pl.DataFrame, id_names: dict[str, str]) -> list[El
         )
         previous = leader
     return out
+
+
+DISK_NEAR = timedelta(seconds=10)  # a slow disk shows as repeated slow fsyncs this close to an election
+
+
+def fsync_spans(fsync: dict, at: datetime) -> bool:
+    """Whether a logged slow fsync was in flight at ``at``: it started ``took_ms`` before it was logged."""
+    started = fsync["ts"] - timedelta(milliseconds=fsync["took_ms"] or 0)
+    return started <= at <= fsync["ts"]
+
+
+def frozen_fsyncs(events: pl.DataFrame, elections: list[Election]) -> dict[str, int]:
+    """Per member, the logged slow fsyncs that were a paused process, not a slow disk.
+
+    A leader frozen by SIGSTOP or a VM pause stops mid-fsync; the followers elect another leader; on
+    waking, its fsync completes "slow", spanning the election. One such fsync, with no other slow
+    fsync near the election, is the freeze; repeated slow fsyncs are the disk. (Loops run over
+    elections, a handful, never over log lines.)
+    """
+    slow = events.filter((pl.col("kind") == "wal_fsync_slow") & pl.col("ts").is_not_null())
+    frozen: dict[str, int] = {}
+    for e in elections:
+        if e.previous_leader is None or e.ts is None or e.previous_leader == e.leader:
+            continue
+        near = slow.filter((pl.col("member") == e.previous_leader) & (pl.col("ts") - e.ts).abs().le(DISK_NEAR))
+        if near.height == 1 and fsync_spans(near.row(0, named=True), e.ts):
+            frozen[e.previous_leader] = frozen.get(e.previous_leader, 0) + 1
+    return frozen

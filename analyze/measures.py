@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from analyze import metric_measures
-from analyze.elections import Election, election_timeline
+from analyze.elections import Election, election_timeline, frozen_fsyncs
 from analyze.membership import membership_problems
 from analyze.stats import per_member
 from analyze.window import Window
@@ -165,6 +165,8 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
     mm = metric_measures.compute(bundle.metrics, window)
     drift_max = _max_by_member(events, ["clock_drift"], "drift_ms")
 
+    elections = election_timeline(bundle.events, bundle.id_names)
+    frozen = frozen_fsyncs(events, elections)
     members: list[MemberView] = []
     for name in bundle.member_names:
         mid = ids.get(name)
@@ -224,6 +226,8 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
             "wal_fsync_over_1s_counted": msig.get("wal_fsync_over_1s_counted"),
             # logged slow events, in the window
             "wal_fsync_slow_count": int(f.get("count", 0)) if has_logs else None,
+            "wal_fsync_frozen_count": frozen.get(name, 0) if has_logs else None,
+            "wal_fsync_slow_disk_count": int(f.get("count", 0)) - frozen.get(name, 0) if has_logs else None,
             "wal_fsync_slow_p50_ms": _round(f.get("p50")),
             "wal_fsync_slow_p99_ms": _round(f.get("p99")),
             "wal_fsync_slow_max_ms": _round(f.get("max")),
@@ -259,7 +263,6 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
         }
         members.append(view)
 
-    elections = election_timeline(bundle.events, bundle.id_names)
     in_win = [e for e in elections if _within(e.ts, window)]
     statuses = bundle.info.status
     terms = [s.raft_term for s in statuses if s.raft_term is not None]

@@ -21,6 +21,7 @@ from analyze.render import render_html, render_json, render_markdown, render_tex
 from analyze.window import Window
 from gather.bundle import Bundle
 
+DETAIL_LINES = 20_000
 DETAIL_KINDS = {
     "disk_metrics.txt": ["wal_fsync_slow"],
     "backend_raw_logs.txt": ["apply_slow", "apply_failed"],
@@ -71,16 +72,31 @@ def analysis_id(source: str, analysis: dict) -> str:
 
 
 def _detail_files(bundle: Bundle, window: Window) -> dict[str, bytes]:
-    """The raw lines behind each area, quoted from the bundle in one read per log file."""
-    kinds = [k for ks in DETAIL_KINDS.values() for k in ks]
-    rows = bundle.events.filter(pl.col("kind").is_in(kinds) & in_window(window)).sort("ts", "member", "file", "line")
-    rows = bundle.excerpts(rows.select("ts", "member", "kind", "file", "line"))
-    return {name: _detail_lines(rows.filter(pl.col("kind").is_in(ks))) for name, ks in DETAIL_KINDS.items()}
+    """The raw lines behind each area, quoted from the bundle in one read per log file: the most recent
+    DETAIL_LINES of each (the bundle has the rest; a gigabyte of logs would otherwise be copied out)."""
+    rows = bundle.events.filter(in_window(window)).select("ts", "member", "kind", "file", "line")
+    areas = {
+        name: rows.filter(pl.col("kind").is_in(ks)).sort("ts", "member", "file", "line")
+        for name, ks in DETAIL_KINDS.items()
+    }
+    kept = {name: area.tail(DETAIL_LINES) for name, area in areas.items()}
+    quoted = bundle.excerpts(pl.concat(list(kept.values())))
+    files = {}
+    for name, area in kept.items():
+        lines = area.join(quoted, on=["ts", "member", "kind", "file", "line"], how="left", maintain_order="left")
+        files[name] = _detail_lines(lines, areas[name].height - area.height)
+    return files
 
 
-def _detail_lines(rows: pl.DataFrame) -> bytes:
+def _detail_lines(rows: pl.DataFrame, left_out: int) -> bytes:
     if rows.height == 0:
         return b"# no such events in the analysis window\n"
+    head = (
+        f"# {left_out} earlier line(s) in the window are not repeated here: the most recent {DETAIL_LINES} are; "
+        "the bundle has them all\n"
+        if left_out
+        else ""
+    )
     text = rows.select(
         pl.format(
             "{} {} {} {}:{} {}",
@@ -92,7 +108,7 @@ def _detail_lines(rows: pl.DataFrame) -> bytes:
             pl.col("excerpt").fill_null("").str.replace_all(r"[\x00-\x08\x0b-\x1f\x7f]", "\u00bf"),
         )
     ).to_series()
-    return ("\n".join(text.to_list()) + "\n").encode("utf-8")
+    return (head + "\n".join(text.to_list()) + "\n").encode("utf-8")
 
 
 def _db_status(analysis: dict) -> bytes:

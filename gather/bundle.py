@@ -86,7 +86,9 @@ class Bundle:
             text = excerpts(_lines_frame(source.path), source.join_partials, part["line"])
             found.append(text.with_columns(file=pl.lit(file)))
         table = pl.concat(found, how="vertical")
-        return rows.with_columns(pl.col("line").cast(pl.UInt64)).join(table, on=["file", "line"], how="left")
+        return rows.with_columns(pl.col("line").cast(pl.UInt64)).join(
+            table, on=["file", "line"], how="left", maintain_order="left"
+        )
 
     @property
     def log_span(self) -> tuple[datetime | None, datetime | None]:

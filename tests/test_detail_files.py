@@ -1,0 +1,33 @@
+"""The per-area detail files quote the bundle's lines, the most recent DETAIL_LINES of each area, and
+say how many earlier ones they leave to the bundle."""
+
+import pytest
+
+from analyze import outputs
+from analyze.cli import main
+
+
+def run(tmp_path, capsys) -> dict[str, str]:
+    with pytest.raises(SystemExit):
+        main(["analyze", "--duration", "all", "--output", str(tmp_path)])
+    capsys.readouterr()
+    return {p.name: p.read_text() for p in tmp_path.iterdir() if p.suffix == ".txt"}
+
+
+def test_detail_lines_are_quoted_whole_and_in_time_order(tmp_path, capsys):
+    lines = run(tmp_path, capsys)["backend_raw_logs.txt"].splitlines()
+    assert len(lines) > 2 and not lines[0].startswith("#")
+    stamps = [line.split(" ", 1)[0] for line in lines]
+    assert stamps == sorted(stamps)
+    assert all('"msg":"apply request took too long"' in x or "failed to apply" in x for x in lines)
+
+
+def test_a_capped_area_keeps_the_most_recent_lines_and_says_so(tmp_path, capsys, monkeypatch):
+    full = run(tmp_path / "full", capsys)["backend_raw_logs.txt"].splitlines()
+    monkeypatch.setattr(outputs, "DETAIL_LINES", 2)
+    capped = run(tmp_path / "capped", capsys)["backend_raw_logs.txt"].splitlines()
+    assert capped[0] == (
+        f"# {len(full) - 2} earlier line(s) in the window are not repeated here: the most recent 2 are; "
+        "the bundle has them all"
+    )
+    assert capped[1:] == full[-2:]
