@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from analyze.elections import DISK_NEAR, fsync_spans
+from analyze.elections import DISK_NEAR, fsync_spans, paused_through
 from analyze.measures import ClusterView
 from analyze.units import fmt_value
 from gather.bundle import Bundle
@@ -200,7 +200,7 @@ def election_causes(bundle: Bundle, view: ClusterView) -> dict[int, dict]:
                 ]
             )
         )
-        kind, why = _closest_cause(around, e.ts)
+        kind, why = _closest_cause(around, e.ts, events.filter(pl.col("member") == old))
         late = _learned_late(events, old, e.term, e.ts)
         if kind in ("network", "unknown") and late is not None:
             kind, why = "leader_stall", f"the old leader learned of the election {late:.1f} s late: it was frozen"
@@ -246,23 +246,24 @@ CAUSE_OF = {
 }
 
 
-def _closest_cause(around: pl.DataFrame, at) -> tuple[str, str]:
-    """The old leader's trouble around the election.
+def _closest_cause(around: pl.DataFrame, at, mine: pl.DataFrame) -> tuple[str, str]:
+    """The old leader's trouble around the election (``mine``: everything the old leader logged).
 
-    A slow disk shows as repeated slow fsyncs around the election. A single fsync whose duration
-    spans the election, and nothing else, is a process that was paused (SIGSTOP, a VM freeze): its
-    in-flight fsync resumes "slow". Otherwise the nearest trouble explains it.
+    A fsync spanning the election while the old leader logged nothing else is a process that was
+    paused (SIGSTOP, a VM freeze): its in-flight fsync resumes "slow". Slow fsyncs around the election
+    while it kept logging are a slow disk. Otherwise the nearest trouble explains it.
     """
     if around.height == 0:
         return "unknown", "nothing in the old leader's log explains it (its log may be missing)"
     near = around.filter((pl.col("kind") == "wal_fsync_slow") & (pl.col("ts") - at).abs().le(DISK_NEAR))
-    if near.height >= 2:
+    if any(paused_through(row, mine, at) for row in near.iter_rows(named=True)):
+        return "leader_stall", "the old leader froze: one fsync spans the election and it logged nothing else meanwhile"
+    if near.height >= 2 or any(fsync_spans(row, at) for row in near.iter_rows(named=True)):
         return CAUSE_OF["wal_fsync_slow"]
-    if near.height == 1 and fsync_spans(near.row(0, named=True), at):
-        return "leader_stall", "the old leader froze: one fsync spans the election and nothing else was slow"
-    rest = around.filter(pl.col("kind") != "wal_fsync_slow") if near.height < 2 else around
+    rest = around.filter(pl.col("kind") != "wal_fsync_slow")
     if rest.height == 0:
-        return CAUSE_OF["wal_fsync_slow"]
+        # slow fsyncs long before the election (a disk that was slow earlier) do not explain it
+        return CAUSE_OF["wal_fsync_slow"] if near.height else ("unknown", "nothing near the election explains it")
     nearest = rest.with_columns(d=(pl.col("ts") - at).abs()).sort("d", "kind")["kind"][0]
     return CAUSE_OF[nearest]
 

@@ -16,6 +16,7 @@ import shutil
 import weakref
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -26,7 +27,7 @@ import polars as pl
 from gather.archive import OpenedBundle
 from gather.catalogue import Catalogue, default_catalogue
 from gather.etcd_info import EtcdInfo, read_etcd_info
-from gather.layout import Layout, LogFileRef, PodDir, discover, member_of_pod
+from gather.layout import Layout, LogFileRef, discover, member_of_pod
 from gather.logparse import LineStats, event_schema, excerpts, parse_lines
 from gather.metrics import SCHEMA as METRICS_SCHEMA
 from gather.metrics import MetricsFile, find_metric_files, read_metrics_file
@@ -303,22 +304,7 @@ def load_bundle(
         info.problems = [p.replace("etcd_info/", layout.rel(layout.etcd_info) + "/", 1) for p in info.problems]
     pods = _pod_specs(layout, problems)
 
-    frames: list[pl.DataFrame] = []
-    files: list[LogFileInfo] = []
-    sources: dict[str, LogSource] = {}
-    order = 0
-    total = sum(p.log_bytes for p in layout.pods)
-    done = [0]
-
-    def file_read(size: int) -> None:
-        done[0] += size
-        if progress is not None:
-            progress(done[0], total)
-
-    for pod in layout.pods:
-        frames_pod, files_pod, order = _read_pod_logs(pod, catalogue, order, opened.scratch, sources, file_read)
-        frames.extend(frames_pod)
-        files.extend(files_pod)
+    frames, files, sources = _read_logs(layout, catalogue, opened.scratch, progress)
     schema = {"member": pl.String(), "file": pl.String(), "file_kind": pl.String(), "file_order": pl.Int32()}
     schema.update(event_schema(catalogue))
     events = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=schema)
@@ -409,40 +395,34 @@ def _read_metrics(
     return pl.concat(frames, how="vertical"), files
 
 
-def _read_pod_logs(
-    pod: PodDir,
-    catalogue: Catalogue,
-    order: int,
-    scratch: Path,
-    sources: dict[str, LogSource],
-    file_read: Callable[[int], None],
-) -> tuple[list[pl.DataFrame], list[LogFileInfo], int]:
+PARSE_WORKERS = 2  # files parsed at once: polars leaves a core idle in each file's Python-side steps
+
+
+def _read_logs(
+    layout: Layout, catalogue: Catalogue, scratch: Path, progress: Progress | None
+) -> tuple[list[pl.DataFrame], list[LogFileInfo], dict[str, LogSource]]:
+    """Every etcd log of the bundle to events, a few files at a time; results are taken in file order,
+    so the outcome does not depend on which file finished first."""
+    refs = [(pod, ref) for pod in layout.pods for ref in pod.logs]
+    sizes = [ref.path.stat().st_size for _, ref in refs]
     frames: list[pl.DataFrame] = []
     files: list[LogFileInfo] = []
-    for ref in pod.logs:
-        events, stats, problems, source = _read_log(ref, catalogue, scratch, order)
-        if source is not None:
-            sources[ref.rel] = source
-        files.append(
-            LogFileInfo(
-                member=pod.member,
-                pod=pod.name,
-                file=ref.rel,
-                kind=ref.kind,
-                order=order,
-                bytes=ref.path.stat().st_size,
-                stats=stats,
-                problems=problems,
+    sources: dict[str, LogSource] = {}
+    with ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:
+        jobs = [pool.submit(_read_log, ref, catalogue, scratch, order) for order, (_, ref) in enumerate(refs)]
+        for order, ((pod, ref), job, size) in enumerate(zip(refs, jobs, sizes, strict=True)):
+            events, stats, problems, source = job.result()
+            if source is not None:
+                sources[ref.rel] = source
+            files.append(LogFileInfo(pod.member, pod.name, ref.rel, ref.kind, order, size, stats, problems))
+            frames.append(
+                events.with_columns(
+                    member=pl.lit(pod.member),
+                    file=pl.lit(ref.rel),
+                    file_kind=pl.lit(ref.kind),
+                    file_order=pl.lit(order, dtype=pl.Int32),
+                )
             )
-        )
-        frames.append(
-            events.with_columns(
-                member=pl.lit(pod.member),
-                file=pl.lit(ref.rel),
-                file_kind=pl.lit(ref.kind),
-                file_order=pl.lit(order, dtype=pl.Int32),
-            )
-        )
-        order += 1
-        file_read(files[-1].bytes)
-    return frames, files, order
+            if progress is not None:
+                progress(sum(sizes[: order + 1]), sum(sizes))
+    return frames, files, sources

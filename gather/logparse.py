@@ -29,7 +29,6 @@ RAFT_STDLIB = r"^raft ?(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) ([A-Z]+): (.*)$"
 CAPNSLOG_LEVELS = {"C": "fatal", "E": "error", "W": "warn", "N": "info", "I": "info", "D": "debug", "T": "debug"}
 EXCERPT_CHARS = 600
 LONG_LINE_BYTES = 1 << 20
-BINARY = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]"
 
 BASE_SCHEMA: dict[str, pl.DataType] = {
     "line": pl.UInt64(),
@@ -59,7 +58,7 @@ class LineStats:
     unparsed: int = 0
     joined_partials: int = 0
     invalid_json: int = 0
-    binary_lines: int = 0  # NUL bytes or other control characters: not text a logger writes
+    binary_lines: int = 0  # lines with NUL bytes: binary junk, not text a logger writes
     long_lines: int = 0  # over LONG_LINE_BYTES
     time_backwards: int = 0  # events dated more than a second before the event above them
     first_ts: object = None
@@ -186,7 +185,9 @@ def _file_stats(lines: pl.LazyFrame) -> list[pl.LazyFrame]:
         pl.len().alias("lines"),
         is_zap.sum().alias("zap"),
         blank.sum().alias("empty"),
-        raw.str.contains(BINARY).sum().alias("binary"),
+        # binary junk carries NUL bytes; a literal is found at memchr speed, a control-character class
+        # costs a full regex pass over every line (0.44 s against 0.14 s per 341 MB)
+        raw.str.contains("\x00", literal=True).sum().alias("binary"),
         (raw.str.len_bytes() > LONG_LINE_BYTES).sum().alias("long"),
     )
     others = _classify(_strip_prefix(lines.filter(~is_zap & ~blank), False)).group_by("fmt").len()

@@ -19,7 +19,16 @@ from analyze.rules import default_rules
 from analyze.window import bundle_window
 from gather.archive import open_bundle
 from gather.bundle import load_bundle
-from tests.factory import FROZEN_FSYNC, HEALTHY_LEADER_FROZEN, LAB_34, SAMPLE, SHARED_LAB_35, SILENT_FREEZE
+from tests.factory import (
+    FROZEN_AFTER_THROTTLE,
+    FROZEN_FSYNC,
+    HEALTHY_LEADER_FROZEN,
+    LAB_34,
+    SAMPLE,
+    SHARED_LAB_35,
+    SILENT_FREEZE,
+    THROTTLED_LEADER_ONE_FSYNC,
+)
 
 LABS = [
     pytest.param("sample", id="etcd-3.5.16-sample"),
@@ -28,6 +37,8 @@ LABS = [
     pytest.param("frozen-fsync", id="ci-lab-etcd-3.5.16-frozen-fsync"),
     pytest.param("silent-freeze", id="lab-etcd-3.4.23-silent-freeze"),
     pytest.param("healthy-leader-frozen", id="ci-lab-etcd-3.5.16-healthy-leader-frozen"),
+    pytest.param("throttled-leader-one-fsync", id="ci-lab-etcd-3.5.16-throttled-leader-one-fsync"),
+    pytest.param("frozen-after-throttle", id="ci-lab-etcd-3.5.16-frozen-after-throttle"),
     pytest.param("fresh", id="fresh-lab-via-collect.sh", marks=pytest.mark.lab),
 ]
 
@@ -41,6 +52,10 @@ def lab(request):
         return LAB_34, LAB_34 / "ground_truth.jsonl"
     if request.param == "silent-freeze":
         return SILENT_FREEZE / "bundle.tar.gz", SILENT_FREEZE / "ground_truth.jsonl"
+    if request.param == "frozen-after-throttle":
+        return FROZEN_AFTER_THROTTLE / "bundle.tar.gz", FROZEN_AFTER_THROTTLE / "ground_truth.jsonl"
+    if request.param == "throttled-leader-one-fsync":
+        return THROTTLED_LEADER_ONE_FSYNC / "bundle.tar.gz", THROTTLED_LEADER_ONE_FSYNC / "ground_truth.jsonl"
     if request.param == "healthy-leader-frozen":
         return HEALTHY_LEADER_FROZEN / "bundle.tar.gz", HEALTHY_LEADER_FROZEN / "ground_truth.jsonl"
     if request.param == "frozen-fsync":
