@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from gather.errors import BundleError
+from gather.yamlio import safe_yaml
 
 SEVERITIES = ("info", "warning", "critical")
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
@@ -114,7 +115,7 @@ def _guard(guard: object, where: str) -> dict | None:
 @cache
 def default_rules() -> tuple[Rule, ...]:
     text = resources.files("analyze").joinpath("rules.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    data = safe_yaml(text)
     return tuple(_rule(e, f"rules.yaml entry {i}") for i, e in enumerate(data["rules"]))
 
 
@@ -132,7 +133,7 @@ def apply_overrides(rules: tuple[Rule, ...], path: Path) -> tuple[Rule, ...]:
     The file may also wrap that mapping in a top-level ``thresholds:`` key.
     """
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise BundleError(f"--thresholds {path}: no such file") from exc
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:

@@ -14,7 +14,8 @@ from importlib import resources
 from pathlib import Path
 
 import polars as pl
-import yaml
+
+from gather.yamlio import safe_yaml
 
 FIELD_TYPES: dict[str, pl.DataType] = {
     "duration": pl.Float64(),
@@ -106,10 +107,10 @@ def parse_catalogue(data: dict, where: str = "messages.yaml") -> Catalogue:
 def load_catalogue(path: Path | None = None) -> Catalogue:
     if path is None:
         return default_catalogue()
-    return parse_catalogue(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+    return parse_catalogue(safe_yaml(path.read_text(encoding="utf-8")), str(path))
 
 
 @cache
 def default_catalogue() -> Catalogue:
     text = resources.files("gather").joinpath("messages.yaml").read_text(encoding="utf-8")
-    return parse_catalogue(yaml.safe_load(text))
+    return parse_catalogue(safe_yaml(text))

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from gather.yamlio import safe_yaml
+
 TUNING_ENV = (
     "ETCD_HEARTBEAT_INTERVAL",
     "ETCD_ELECTION_TIMEOUT",
@@ -68,7 +70,7 @@ def pod_spec_from_obj(obj: dict) -> PodSpec | None:
 def read_pod_spec(path: Path) -> tuple[PodSpec | None, str | None]:
     """The pod spec, or a problem note when the YAML cannot be read."""
     try:
-        obj = yaml.safe_load(path.read_bytes().decode("utf-8", errors="replace"))
+        obj = safe_yaml(path.read_bytes().decode("utf-8", errors="replace"))
     except yaml.YAMLError as exc:
         return None, f"{path.name}: invalid YAML ({str(exc).splitlines()[0]})"
     if not isinstance(obj, dict):
@@ -79,7 +81,7 @@ def read_pod_spec(path: Path) -> tuple[PodSpec | None, str | None]:
 def read_pod_list(path: Path) -> dict[str, PodSpec]:
     """Pods from ``core/pods.yaml`` (a PodList), for bundles that lack the per-pod YAML."""
     try:
-        obj = yaml.safe_load(path.read_bytes().decode("utf-8", errors="replace"))
+        obj = safe_yaml(path.read_bytes().decode("utf-8", errors="replace"))
     except yaml.YAMLError:
         return {}
     items = obj.get("items") if isinstance(obj, dict) else None

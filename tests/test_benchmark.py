@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks import run as bench
 
-# measured on the 2-core machine: naive / etcd-perf = 0.44 at 50 MB (etcd-perf's fixed start-up
+# measured on the 2-core machine: naive / etcd-perf = 0.40 at 50 MB (etcd-perf's fixed start-up
 # of ~0.9 s weighs heavily at this size); the floor fails a change that makes it ~1.5x slower
 NAIVE_OVER_ETCD_PERF_FLOOR = 0.3
 PEAK_RSS_MB = 600

@@ -154,7 +154,7 @@ CASES: dict[str, Case] = {
                 '{"level":"warn","ts":"2020-06-30T01:18:21.061Z","msg":"slow fdatasync","took":12,'
                 '"expected-duration":[]}',
                 '{"level":5,"ts":{"a":1},"msg":"apply request took too long","took":null,"request":{"k":1}}',
-                '{"level":"warn","ts":"2020-06-30T01:18:22Z","msg":7}',
+                '{"level":"warn","ts":"2020-06-30T01:18:22Z","msg":7,"note":"slow fdatasync"}',
                 "[1,2,3]",
                 '"just a string"',
                 *GOOD,
@@ -395,6 +395,7 @@ def test_nothing_usable_is_exit_3_with_one_line(name, tmp_path, capsys):
         "truncated .tar.xz",
         "truncated .zip",
         "archive over --max-bytes",
+        "archive over --max-members",
         "a rotated .gz log cut short",
     ],
 )
@@ -433,6 +434,10 @@ def test_garbage_lines_are_counted_in_data_quality(tmp_path, capsys):
     assert any("invalid UTF-8" in p for p in dq["problems"])
     dq = analysed(capsys, tmp_path / "d", "truncated last line")["data_quality"]
     assert dq["invalid_json_lines"] >= 1 and any("cut off mid-line" in p for p in dq["problems"])
+    a = analysed(capsys, tmp_path / "e", "JSON with wrong types")
+    # a msg that is no string is broken JSON; JSON that is no zap line is a stray line; the rest is read
+    assert a["data_quality"]["invalid_json_lines"] >= 1 and a["data_quality"]["unparsed_lines"] >= 2
+    assert a["logs"]["events"] >= 3
 
 
 def test_times_going_backwards_and_from_the_future_are_counted(tmp_path, capsys):
