@@ -55,14 +55,20 @@ def sample_bundle() -> Path:
     return Path(str(resources.files("etcd_perf_sample")))
 
 
-def _verbose_stats(bundle: Bundle, timings: dict[str, float]) -> None:
+def _verbose_stats(bundle: Bundle, timings: dict[str, float], redactor: Redactor | None) -> None:
     err = sys.stderr
+
+    def name(path: str) -> str:
+        return redactor.text(path) if redactor is not None else path
+
     print("etcd-perf: parse statistics", file=err)
     for f in bundle.log_files:
         fmts = ", ".join(f"{k}={v}" for k, v in sorted((f.stats.by_format or {}).items()))
-        print(f"  {f.file}: {f.stats.lines} lines, {f.stats.unparsed} unparsed ({fmts})", file=err)
+        print(f"  {name(f.file)}: {f.stats.lines} lines, {f.stats.unparsed} unparsed ({fmts})", file=err)
     for m in bundle.metrics_files:
-        print(f"  {m.file}: {m.kind}, {m.samples} samples in {m.series} series, {m.unparsed} unparsed", file=err)
+        print(
+            f"  {name(m.file)}: {m.kind}, {m.samples} samples in {m.series} series, {m.unparsed} unparsed", file=err
+        )
     counts = bundle.events.group_by("kind").len().sort("kind")
     print("  events: " + ", ".join(f"{k}={n}" for k, n in counts.iter_rows()), file=err)
     print("  time: " + ", ".join(f"{k} {v:.3f}s" for k, v in timings.items()), file=err)
@@ -110,7 +116,7 @@ def analyze(
     finally:
         progress.close()
     if verbose:
-        _verbose_stats(loaded, timings)
+        _verbose_stats(loaded, timings, Redactor.for_bundle(loaded) if redact else None)
     if fmt is OutputFormat.json:
         sys.stdout.buffer.write(render_json(analysis))
     elif fmt is OutputFormat.markdown:
