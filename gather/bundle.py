@@ -264,9 +264,11 @@ def _dedupe_overlaps(events: pl.DataFrame) -> pl.DataFrame:
     if events.height == 0:
         return events
     keys = ["member", "ts", "kind", "digest"]
-    return events.filter(
+    first_seen = events.select(
         pl.col("file_order") == pl.col("file_order").min().over(keys, mapping_strategy="group_to_rows")
-    )
+    ).to_series()
+    # a filter copies every column: skip it when no event was seen twice (one file per member, say)
+    return events if first_seen.all() else events.filter(first_seen)
 
 
 def _id_names(info: EtcdInfo, events: pl.DataFrame) -> dict[str, str]:
