@@ -71,9 +71,15 @@ def _stall(view: ClusterView, disk_members: set[str]) -> list[Hypothesis]:
         if not late or m.name in disk_members:
             continue
         worst = s.get("heartbeat_max_exceeded_ms")
+        frozen = s.get("wal_fsync_frozen_count") or 0
         evidence = [
             f"{late} heartbeat(s) sent late as leader (worst {fmt_value(worst, 'ms')} over the limit) "
-            "with no slow fsync: the process was paused or starved of CPU"
+            + (
+                f"and {frozen} WAL fsync(s) that spanned an election while it logged nothing else: "
+                "the process was paused, not the disk"
+                if frozen
+                else "with no slow fsync: the process was paused or starved of CPU"
+            )
         ]
         out.append(
             Hypothesis(

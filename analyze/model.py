@@ -114,6 +114,9 @@ def _wal_fsync(s: dict, minutes: list[dict] | None) -> dict:
     out = _latency(s, "wal_fsync", minutes)
     out.update(
         slow_count=s["wal_fsync_slow_count"],
+        # logged fsyncs a paused leader woke up in (spanning an election, nothing else logged meanwhile):
+        # a stall, so the disk KPI leaves them out
+        frozen_count=s["wal_fsync_frozen_count"],
         max_ms=s["wal_fsync_slow_max_ms"],
         logged=logged,
         over_1s_counted=s.get("wal_fsync_over_1s_counted"),  # from the histogram: above the 1.024 s bucket

@@ -150,18 +150,25 @@ def _fingerprint(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _duplicate_files(refs: list[LogFileRef]) -> list[str]:
-    """Log files of the bundle with identical content (hand-repacked bundles often have them)."""
-    seen: dict[tuple[int, str], str] = {}
+def _duplicate_files(refs: list[tuple[str, LogFileRef]]) -> list[str]:
+    """Log files of the bundle with identical content (hand-repacked bundles often have them). Events
+    are deduplicated per member, so a copy under another member's pod is said to count twice."""
+    seen: dict[tuple[int, str], tuple[str, str]] = {}
     notes = []
-    for ref in refs:
+    for member, ref in refs:
         if ref.path.stat().st_size == 0:
             continue
         key = _fingerprint(ref.path)
-        if key in seen:
-            notes.append(f"{ref.rel} has the same content as {seen[key]}; its events are counted once")
-        else:
-            seen[key] = ref.rel
+        if key not in seen:
+            seen[key] = (member, ref.rel)
+            continue
+        first_member, first = seen[key]
+        counted = (
+            "its events are counted once"
+            if member == first_member
+            else f"it is filed under another member ({member}, not {first_member}), so its events count for both"
+        )
+        notes.append(f"{ref.rel} has the same content as {first}; {counted}")
     return notes
 
 
@@ -318,7 +325,7 @@ def load_bundle(
         collected_at = max(last) if last else None
         source = "newest log line" if last else "unknown"
 
-    problems += _duplicate_files([ref for pod in layout.pods for ref in pod.logs])
+    problems += _duplicate_files([(pod.member, ref) for pod in layout.pods for ref in pod.logs])
     metrics, metrics_files = _read_metrics(layout, info, collected_at)
     member_names = sorted({p.member for p in layout.pods} | {m.name for m in info.members if m.name})
     if not layout.pods:

@@ -261,9 +261,7 @@ def _zap_candidates(cand: pl.LazyFrame) -> pl.LazyFrame:
     In stages, each column computed once: polars evaluates a reused sub-expression again."""
     raw = pl.col("raw")
     msg = pl.col("_msg")
-    stamp = pl.col("_zts")
-    # the kubelet prefix is UTC and monotonic per file; zap's own time only where there is none
-    zap_ts = pl.when(pl.col("ts").is_null()).then(stamp)
+    zap_ts = pl.col("_zts")
     epoch = zap_ts.struct.field("2").cast(pl.Float64, strict=False)
     return (
         cand.select(
@@ -273,7 +271,9 @@ def _zap_candidates(cand: pl.LazyFrame) -> pl.LazyFrame:
             raw.str.extract(ZAP_LEVEL, 1).alias("level"),
             raw.str.extract(ZAP_MSG, 1).alias("_msg"),
         )
-        .with_columns(_zts=pl.when(pl.col("ts").is_null()).then(raw.str.extract_groups(ZAP_TS)))
+        # the kubelet prefix is UTC and monotonic per file; zap's own time is read only where there is
+        # none (the text is masked first: a when/then would run the regex on every row anyway)
+        .with_columns(_zts=pl.when(pl.col("ts").is_null()).then(raw).str.extract_groups(ZAP_TS))
         .select(
             "line",
             pl.coalesce(

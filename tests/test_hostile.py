@@ -490,3 +490,13 @@ def test_empty_and_brace_only_etcd_info_files_are_named_in_data_quality(tmp_path
     assert code in (0, 1, 2)
     problems = orjson.loads((tmp_path / "r" / "analysis.json").read_bytes())["data_quality"]["problems"]
     assert any("endpoint_status.json is empty" in p for p in problems), problems
+
+
+def test_a_copy_filed_under_another_member_is_said_to_count_twice(tmp_path, capsys):
+    path = make_must_gather(tmp_path / "mg", {"master-0": {"current": GOOD}, "master-1": {"current": GOOD}})
+    code, _, _ = cli(capsys, "analyze", str(path), "--duration", "all", "--output", str(tmp_path / "r"))
+    assert code in (0, 1, 2)
+    a = orjson.loads((tmp_path / "r" / "analysis.json").read_bytes())
+    (note,) = [p for p in a["data_quality"]["problems"] if "same content as" in p]
+    assert "another member (master-1, not master-0)" in note and "count for both" in note
+    assert {m["name"]: m["slow_apply"]["count"] for m in a["members"]} == {"master-0": 1, "master-1": 1}

@@ -278,3 +278,13 @@ def test_every_hypothesis_names_each_member_it_concerns(lab):
     for h in analyse(path)["diagnosis"]["hypotheses"]:
         for member in h["members"]:
             assert member in h["summary"], h
+
+
+def test_a_fsync_a_frozen_leader_woke_in_is_shown_apart_and_explained_as_a_stall():
+    a = analyse(HEALTHY_LEADER_FROZEN / "bundle.tar.gz")
+    fsync = {m["name"]: m["wal_fsync"] for m in a["members"]}
+    assert (fsync["master-2"]["slow_count"], fsync["master-2"]["frozen_count"]) == (1, 1)
+    kpi = {(k["id"], k["member"]): k["value"] for k in a["kpis"]}
+    assert kpi[("wal_fsync_logged", "master-2")] == 0  # the disk KPI leaves the freeze out
+    (stall,) = [h for h in a["diagnosis"]["hypotheses"] if h["cause"] == "leader_stall"]
+    assert stall["members"] == ["master-2"] and "paused, not the disk" in stall["evidence"][0]
