@@ -34,7 +34,8 @@ def capacity(bundle: Bundle, view: ClusterView) -> dict:
             }
         )
     compactions = (
-        bundle.events.filter((pl.col("kind") == "compaction_finished") & pl.col("db_size_bytes").is_not_null())
+        bundle.of("compaction_finished")
+        .filter(pl.col("db_size_bytes").is_not_null())
         .sort("member", "ts")
         .with_columns(
             growth=pl.col("db_size_bytes").diff().over("member"),

@@ -7,6 +7,7 @@ the user: every failure is one line saying what and where.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from enum import StrEnum
@@ -66,9 +67,7 @@ def _verbose_stats(bundle: Bundle, timings: dict[str, float], redactor: Redactor
         fmts = ", ".join(f"{k}={v}" for k, v in sorted((f.stats.by_format or {}).items()))
         print(f"  {name(f.file)}: {f.stats.lines} lines, {f.stats.unparsed} unparsed ({fmts})", file=err)
     for m in bundle.metrics_files:
-        print(
-            f"  {name(m.file)}: {m.kind}, {m.samples} samples in {m.series} series, {m.unparsed} unparsed", file=err
-        )
+        print(f"  {name(m.file)}: {m.kind}, {m.samples} samples in {m.series} series, {m.unparsed} unparsed", file=err)
     counts = bundle.events.group_by("kind").len().sort("kind")
     print("  events: " + ", ".join(f"{k}={n}" for k, n in counts.iter_rows()), file=err)
     print("  time: " + ", ".join(f"{k} {v:.3f}s" for k, v in timings.items()), file=err)
@@ -193,7 +192,9 @@ def main(argv: list[str] | None = None) -> None:
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         print(f"etcd-perf: {exc.strerror or exc}{where}", file=sys.stderr)
         sys.exit(EXIT_UNUSABLE)
-    except Exception as exc:  # never a traceback: one line, exit 3
+    except Exception as exc:  # never a traceback: one line, exit 3 (developers: ETCD_PERF_TRACEBACK=1)
+        if os.environ.get("ETCD_PERF_TRACEBACK"):
+            raise
         print(f"etcd-perf: internal error, please report it: {type(exc).__name__}: {exc}", file=sys.stderr)
         sys.exit(EXIT_UNUSABLE)
     sys.exit(result if isinstance(result, int) else 0)

@@ -187,31 +187,20 @@ def election_causes(bundle: Bundle, view: ClusterView) -> dict[int, dict]:
     """For each election: the old leader's trouble around it (the cause) and who only noticed it."""
     causes: dict[int, dict] = {}
     events = bundle.events
+    troubles = bundle.of(*CAUSE_KINDS)
+    term_events = bundle.of(*TERM_KINDS)
     for e in view.elections:
         old = e.previous_leader
         if old is None or e.ts is None:
             continue
-        around = events.filter(
-            (pl.col("member") == old)
-            & pl.col("ts").is_between(e.ts - CAUSE_BEFORE, e.ts + CAUSE_AFTER)
-            & pl.col("kind").is_in(
-                [
-                    "wal_fsync_slow",
-                    "heartbeat_slow",
-                    "tick_missed",
-                    "server_start",
-                    "server_shutdown",
-                    "message_dropped",
-                    "peer_unhealthy",
-                ]
-            )
+        around = troubles.filter(
+            (pl.col("member") == old) & pl.col("ts").is_between(e.ts - CAUSE_BEFORE, e.ts + CAUSE_AFTER)
         )
         kind, why = _closest_cause(around, e.ts, events.filter(pl.col("member") == old))
-        late = _learned_late(events, old, e.term, e.ts)
+        late = _learned_late(term_events, old, e.term, e.ts)
         if kind in ("network", "unknown") and late is not None:
             kind, why = "leader_stall", f"the old leader learned of the election {late:.1f} s late: it was frozen"
         first = around.sort("ts").head(3)
-        term_events = events.filter(pl.col("term").is_not_null())
         causes[e.term] = {
             "cause_member": old,
             "cause": kind,
@@ -240,6 +229,25 @@ def election_causes(bundle: Bundle, view: ClusterView) -> dict[int, dict]:
         }
     return causes
 
+
+CAUSE_KINDS = [
+    "wal_fsync_slow",
+    "heartbeat_slow",
+    "tick_missed",
+    "server_start",
+    "server_shutdown",
+    "message_dropped",
+    "peer_unhealthy",
+]
+# what says which term a member was in: the elections' precandidates, who lost the leader, who learned late
+TERM_KINDS = [
+    "raft_became_precandidate",
+    "raft_became_follower",
+    "raft_higher_term",
+    "raft_leader_elected",
+    "raft_leader_lost",
+    "raft_leader_changed",
+]
 
 CAUSE_OF = {
     "wal_fsync_slow": ("slow_disk", "slow WAL fsyncs on the old leader"),

@@ -108,7 +108,7 @@ def paused_through(fsync: dict, member_events: pl.DataFrame, at: datetime) -> bo
     return inside.height == 0
 
 
-def frozen_fsyncs(events: pl.DataFrame, elections: list[Election]) -> dict[str, int]:
+def frozen_fsyncs(events: pl.DataFrame, fsyncs: pl.DataFrame, elections: list[Election]) -> dict[str, int]:
     """Per member, the logged slow fsyncs that were a paused process, not a slow disk: a leader frozen
     mid-fsync wakes to an fsync that completes "slow", spanning the election the others held without
     it. (The loop runs over elections, a handful, never over log lines.)"""
@@ -118,7 +118,7 @@ def frozen_fsyncs(events: pl.DataFrame, elections: list[Election]) -> dict[str, 
         if old is None or e.ts is None or old == e.leader:
             continue
         mine = events.filter((pl.col("member") == old) & pl.col("ts").is_not_null())
-        near = mine.filter((pl.col("kind") == "wal_fsync_slow") & (pl.col("ts") - e.ts).abs().le(DISK_NEAR))
+        near = fsyncs.filter((pl.col("member") == old) & (pl.col("ts") - e.ts).abs().le(DISK_NEAR))
         if any(paused_through(row, mine, e.ts) for row in near.iter_rows(named=True)):
             frozen[old] = frozen.get(old, 0) + 1
     return frozen

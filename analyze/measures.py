@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from analyze import metric_measures
-from analyze.elections import Election, election_timeline, frozen_fsyncs
+from analyze.elections import LEADER_KINDS, Election, election_timeline, frozen_fsyncs
 from analyze.membership import membership_problems
 from analyze.stats import per_member
 from analyze.window import Window
@@ -143,10 +143,11 @@ def _max_by_member(events: pl.DataFrame, kinds: list[str], value: str) -> dict[s
 
 def measure(bundle: Bundle, window: Window) -> ClusterView:
     events = bundle.events.filter(in_window(window))
+    fsyncs = bundle.of("wal_fsync_slow").filter(in_window(window))
     ids = _member_ids(bundle)
     leader_id = _leader_id(bundle)
-    fsync = per_member(events, ["wal_fsync_slow"], "took_ms")
-    apply = per_member(events, ["apply_slow"], "took_ms")
+    fsync = per_member(fsyncs, ["wal_fsync_slow"], "took_ms")
+    apply = per_member(bundle.of("apply_slow").filter(in_window(window)), ["apply_slow"], "took_ms")
     kinds_count = {
         k: _counts(events, [k])
         for k in (
@@ -161,12 +162,12 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
     }
     readindex = _counts(events, ["readindex_slow", "readindex_timeout"])
     network = _counts(events, NETWORK_KINDS)
-    hb_max = _max_by_member(events, ["heartbeat_slow"], "exceeded_ms")
+    hb_max = _max_by_member(bundle.of("heartbeat_slow").filter(in_window(window)), ["heartbeat_slow"], "exceeded_ms")
     mm = metric_measures.compute(bundle.metrics, window)
-    drift_max = _max_by_member(events, ["clock_drift"], "drift_ms")
+    drift_max = _max_by_member(bundle.of("clock_drift").filter(in_window(window)), ["clock_drift"], "drift_ms")
 
-    elections = election_timeline(bundle.events, bundle.id_names)
-    frozen = frozen_fsyncs(events, elections)
+    elections = election_timeline(bundle.of(*LEADER_KINDS, "raft_became_candidate"), bundle.id_names)
+    frozen = frozen_fsyncs(events, fsyncs, elections)
     members: list[MemberView] = []
     for name in bundle.member_names:
         mid = ids.get(name)
@@ -323,9 +324,7 @@ def _pod_quota(bundle: Bundle, member: str) -> int | None:
     value = pod.env.get("ETCD_QUOTA_BACKEND_BYTES") if pod else None
     if value and value.strip().isdigit():
         return int(value.strip())
-    starts = bundle.events.filter(
-        (pl.col("member") == member) & (pl.col("kind") == "server_start") & pl.col("quota_bytes").is_not_null()
-    )
+    starts = bundle.of("server_start").filter((pl.col("member") == member) & pl.col("quota_bytes").is_not_null())
     if starts.height:
         return int(starts.sort("ts", nulls_last=True)["quota_bytes"].to_list()[-1])
     return None
@@ -340,9 +339,7 @@ def _tuning(bundle: Bundle, member: str) -> dict[str, str]:
         "election_timeout_ms": env.get("ETCD_ELECTION_TIMEOUT"),
         "quota_backend_bytes": env.get("ETCD_QUOTA_BACKEND_BYTES"),
     }
-    starts = bundle.events.filter((pl.col("member") == member) & (pl.col("kind") == "server_start")).sort(
-        "ts", nulls_last=True
-    )
+    starts = bundle.of("server_start").filter(pl.col("member") == member).sort("ts", nulls_last=True)
     if starts.height:
         last = starts.row(-1, named=True)
         if tuning["heartbeat_interval_ms"] is None and last["heartbeat_ms"] is not None:

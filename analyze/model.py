@@ -250,14 +250,13 @@ def _cause(c: dict | None) -> dict | None:
 
 
 def _deep(bundle: Bundle, window: Window, view: ClusterView) -> tuple[dict, dict[int, dict], dict]:
-    windowed = bundle.events.filter(in_window(window))
-    requests = attribution(windowed)
+    requests = attribution(bundle.of("apply_slow", "request_stats").filter(in_window(window)))
     for r in requests["slowest"]:
         r["ts"] = iso(r["ts"])
     per_minute = timeline.minutes(bundle.events, window)
     deep = {
         "requests": requests,
-        "traces": decompose(windowed),
+        "traces": decompose(bundle.of("trace").filter(in_window(window))),
         "timeline": {
             "categories": list(timeline.CATEGORIES),
             "minutes": [{**r, "minute": iso(r["minute"])} for r in per_minute.iter_rows(named=True)],

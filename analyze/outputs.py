@@ -74,7 +74,9 @@ def analysis_id(source: str, analysis: dict) -> str:
 def _detail_files(bundle: Bundle, window: Window) -> dict[str, bytes]:
     """The raw lines behind each area, quoted from the bundle in one read per log file: the most recent
     DETAIL_LINES of each (the bundle has the rest; a gigabyte of logs would otherwise be copied out)."""
-    rows = bundle.events.filter(in_window(window)).select("ts", "member", "kind", "file", "line")
+    rows = bundle.events.filter(in_window(window)).select(
+        "ts", *[pl.col(c).cast(pl.String) for c in ("member", "kind", "file")], "line"
+    )
     areas = {
         name: rows.filter(pl.col("kind").is_in(ks)).sort("ts", "member", "file", "line")
         for name, ks in DETAIL_KINDS.items()

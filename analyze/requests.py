@@ -85,7 +85,7 @@ def _ranked(frame: pl.DataFrame, by: list[str]) -> list[dict]:
         frame.group_by(by)
         .agg(
             *summary_exprs("took_ms"),
-            pl.col("took_ms").sum().alias("total_ms"),
+            pl.col("took_ms").sum().round(6).alias("total_ms"),
             pl.col("response_size").max().alias("max_response_size"),
             pl.col("response_count").max().alias("max_response_count"),
         )

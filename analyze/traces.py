@@ -49,7 +49,11 @@ def decompose(events: pl.DataFrame) -> dict:
     def table(by: list[str]) -> list[dict]:
         rows = (
             steps.group_by(by)
-            .agg(pl.len().alias("steps"), pl.col("ms").sum().alias("total_ms"), pl.col("ms").max().alias("max_ms"))
+            .agg(
+                pl.len().alias("steps"),
+                pl.col("ms").sum().round(6).alias("total_ms"),
+                pl.col("ms").max().alias("max_ms"),
+            )
             .with_columns(
                 share_pct=(100 * pl.col("total_ms") / pl.col("total_ms").sum().over(by[:-1] or None)).round(1)
                 if len(by) > 1

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,7 +29,7 @@ from gather.archive import OpenedBundle
 from gather.catalogue import Catalogue, default_catalogue
 from gather.etcd_info import EtcdInfo, read_etcd_info
 from gather.layout import Layout, LogFileRef, discover, member_of_pod
-from gather.logparse import LineStats, event_schema, excerpts, parse_lines
+from gather.logparse import KindFrames, LineStats, event_schema, excerpts, parse_lines
 from gather.metrics import SCHEMA as METRICS_SCHEMA
 from gather.metrics import MetricsFile, find_metric_files, read_metrics_file
 from gather.podspec import PodSpec, read_pod_list, read_pod_spec
@@ -64,7 +65,7 @@ class Bundle:
     pod_dirs: list[str]
     member_names: list[str]
     log_files: list[LogFileInfo]
-    events: pl.DataFrame
+    kind_events: KindFrames  # kind -> its events (base columns and that kind's fields), sorted like ``events``
     id_names: dict[str, str]
     metrics: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={**METRICS_SCHEMA, "member": pl.String}))
     metrics_files: list[MetricsFile] = field(default_factory=list)
@@ -74,11 +75,46 @@ class Bundle:
     damaged: bool = False  # the archive, or a compressed log in it, is truncated or damaged
     refused: int = 0  # archive members not extracted (unsafe paths, links, devices, FIFOs)
     sources: dict[str, LogSource] = field(default_factory=dict)
+    catalogue: Catalogue = field(default_factory=default_catalogue)
+
+    @cached_property
+    def events(self) -> pl.DataFrame:
+        """Every event of every kind, base columns only (when, who, what, where), in time order.
+
+        The fields live in the per-kind frames (``of``): one wide frame would carry every field of
+        every kind, mostly null, on every row."""
+        parts = [f.select(EVENT_BASE) for _, f in sorted(self.kind_events.items())]
+        if not parts:
+            return pl.DataFrame(schema={c: bundle_event_schema(self.catalogue)[c] for c in EVENT_BASE})
+        return pl.concat(parts, how="vertical").sort(EVENT_ORDER, nulls_last=True, maintain_order=True)
+
+    def of(self, *kinds: str) -> pl.DataFrame:
+        """The events of these kinds, in time order, with the base columns and every field of those kinds
+        (the schema comes from the catalogue, so it is the same whether or not a kind occurred)."""
+        schema = {c: t for c, t in bundle_event_schema(self.catalogue).items() if c in EVENT_BASE}
+        for kind in kinds:
+            schema.update(bundle_event_schema(self.catalogue, kind))
+        parts = []
+        for kind in sorted(set(kinds)):
+            frame = self.kind_events.get(kind)
+            if frame is None or frame.height == 0:
+                continue
+            parts.append(
+                frame.select(
+                    [pl.col(c) if c in frame.columns else pl.lit(None, dtype=t).alias(c) for c, t in schema.items()]
+                )
+            )
+        if not parts:
+            return pl.DataFrame(schema=schema)
+        if len(parts) == 1:
+            return parts[0]
+        return pl.concat(parts, how="vertical").sort(EVENT_ORDER, nulls_last=True, maintain_order=True)
 
     def excerpts(self, rows: pl.DataFrame) -> pl.DataFrame:
         """``rows`` (with ``file`` and ``line``) plus ``excerpt``, the text of that line, read back from the
         bundle once per file: events keep only where they were found, never the whole line."""
-        wanted = rows.select("file", pl.col("line").cast(pl.UInt64)).unique()
+        rows = rows.with_columns(pl.col("file").cast(pl.String), pl.col("line").cast(pl.UInt64))
+        wanted = rows.select("file", "line").unique()
         found = [pl.DataFrame(schema={"line": pl.UInt64, "excerpt": pl.String, "file": pl.String})]
         for (file,), part in sorted(wanted.partition_by("file", as_dict=True).items()):
             source = self.sources.get(file)
@@ -87,9 +123,7 @@ class Bundle:
             text = excerpts(_lines_frame(source.path), source.join_partials, part["line"])
             found.append(text.with_columns(file=pl.lit(file)))
         table = pl.concat(found, how="vertical")
-        return rows.with_columns(pl.col("line").cast(pl.UInt64)).join(
-            table, on=["file", "line"], how="left", maintain_order="left"
-        )
+        return rows.join(table, on=["file", "line"], how="left", maintain_order="left")
 
     @property
     def log_span(self) -> tuple[datetime | None, datetime | None]:
@@ -182,7 +216,7 @@ class LogSource:
 
 def _read_log(
     ref: LogFileRef, catalogue: Catalogue, scratch: Path, order: int
-) -> tuple[pl.DataFrame, LineStats, list[str], LogSource | None]:
+) -> tuple[KindFrames, LineStats, list[str], LogSource | None]:
     problems: list[str] = []
     with open(ref.path, "rb") as fh:
         head = fh.read(4096)
@@ -205,7 +239,7 @@ def _read_log(
         text = data.decode("utf-8", errors="replace")
         problems.append("invalid UTF-8 replaced with U+FFFD")
     if not text:
-        return pl.DataFrame(schema=event_schema(catalogue)), LineStats(by_format={}), problems, None
+        return {}, LineStats(by_format={}), problems, None
     if not text.endswith("\n") and CUT_OFF not in problems:
         problems.append(CUT_OFF)
     copy = scratch / f"{order}.log"
@@ -266,6 +300,27 @@ def _pod_specs(layout: Layout, problems: list[str]) -> dict[str, PodSpec]:
     return specs
 
 
+EVENT_BASE = ["ts", "member", "file", "file_kind", "file_order", "line", "level", "fmt", "kind", "subsystem"]
+EVENT_ORDER = ["ts", "member", "file_order", "line"]
+# few distinct values each: categorical (4 bytes a row) rather than text (16 bytes a row even when short)
+CATEGORICAL = ["member", "file", "file_kind", "level", "fmt", "kind", "subsystem"]
+
+
+def bundle_event_schema(catalogue: Catalogue, kind: str | None = None) -> dict[str, pl.DataType]:
+    """The columns of the bundle's events of ``kind`` (of the base frame without one), digest dropped."""
+    schema: dict[str, pl.DataType] = {
+        "member": pl.Categorical(),
+        "file": pl.Categorical(),
+        "file_kind": pl.Categorical(),
+        "file_order": pl.Int32(),
+    }
+    schema.update(event_schema(catalogue, kind) if kind else event_schema(catalogue, "__none__"))
+    schema.pop("digest")
+    for name in CATEGORICAL:
+        schema[name] = pl.Categorical()
+    return schema
+
+
 def _dedupe_overlaps(events: pl.DataFrame) -> pl.DataFrame:
     """Rotated, previous and current logs overlap: an event seen in two files counts once."""
     if events.height == 0:
@@ -279,17 +334,16 @@ def _dedupe_overlaps(events: pl.DataFrame) -> pl.DataFrame:
 
 
 def _id_names(info: EtcdInfo, events: pl.DataFrame) -> dict[str, str]:
+    """Hex member ID -> name, from etcd_info, else from what each member's log says its own ID is
+    (``events``: the server_identity, member_restarting and member_starting events)."""
     names: dict[str, str] = {}
     for m in info.members:
         if m.name:
             names[format(m.id, "x")] = m.name
     if events.height:
         own = (
-            events.filter(
-                pl.col("local_id").is_not_null()
-                & pl.col("kind").is_in(["server_identity", "member_restarting", "member_starting"])
-            )
-            .select("local_id", "member")
+            events.filter(pl.col("local_id").is_not_null())
+            .select("local_id", pl.col("member").cast(pl.String))
             .unique()
             .sort("local_id", "member")
         )
@@ -314,10 +368,7 @@ def load_bundle(
     pods = _pod_specs(layout, problems)
 
     frames, files, sources = _read_logs(layout, catalogue, opened.scratch, progress)
-    schema = {"member": pl.String(), "file": pl.String(), "file_kind": pl.String(), "file_order": pl.Int32()}
-    schema.update(event_schema(catalogue))
-    events = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=schema)
-    events = _dedupe_overlaps(events.select(list(schema))).sort("ts", "member", "file_order", "line", nulls_last=True)
+    kind_events = _assemble(frames, catalogue)
 
     collected_at, source = _collected_at(layout, manifest)
     if collected_at is None:
@@ -342,8 +393,8 @@ def load_bundle(
         pod_dirs=[p.rel for p in layout.pods],
         member_names=member_names,
         log_files=files,
-        events=events,
-        id_names=_id_names(info, events),
+        kind_events=kind_events,
+        id_names=_id_names(info, _of(kind_events, ["server_identity", "member_restarting", "member_starting"])),
         metrics=metrics,
         metrics_files=metrics_files,
         manifest=manifest,
@@ -352,12 +403,40 @@ def load_bundle(
         damaged=opened.damaged or any(f.damaged for f in files),
         refused=opened.refused,
         sources=sources,
+        catalogue=catalogue,
     )
     # The bundle quotes its lines later (excerpts): it keeps the unpacked files until it is gone.
     if opened.workdir is not None:
         opened.adopted = True
         weakref.finalize(bundle, shutil.rmtree, opened.workdir, True)
     return bundle
+
+
+def _of(kind_events: KindFrames, kinds: list[str]) -> pl.DataFrame:
+    parts = [kind_events[k].select("member", "local_id") for k in kinds if k in kind_events]
+    return pl.concat(parts) if parts else pl.DataFrame(schema={"member": pl.Categorical, "local_id": pl.String})
+
+
+def _assemble(files: list[tuple[KindFrames, dict]], catalogue: Catalogue) -> KindFrames:
+    """Each kind's events over all files: labelled with member and file, deduplicated, in time order."""
+    by_kind: dict[str, list[pl.DataFrame]] = {}
+    for frames, labels in files:
+        for kind, frame in frames.items():
+            by_kind.setdefault(kind, []).append(
+                frame.with_columns(
+                    member=pl.lit(labels["member"], dtype=pl.Categorical),
+                    file=pl.lit(labels["file"], dtype=pl.Categorical),
+                    file_kind=pl.lit(labels["file_kind"], dtype=pl.Categorical),
+                    file_order=pl.lit(labels["file_order"], dtype=pl.Int32),
+                )
+            )
+    out: KindFrames = {}
+    for kind, parts in sorted(by_kind.items()):
+        schema = bundle_event_schema(catalogue, kind)
+        events = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
+        events = _dedupe_overlaps(events).select([pl.col(c).cast(t) for c, t in schema.items()])
+        out[kind] = events.sort(EVENT_ORDER, nulls_last=True)
+    return out
 
 
 def _endpoint_names(info: EtcdInfo) -> tuple[dict[str, str], dict[str, str]]:
@@ -409,12 +488,12 @@ PARSE_WORKERS = 2  # files parsed at once: polars leaves a core idle in each fil
 
 def _read_logs(
     layout: Layout, catalogue: Catalogue, scratch: Path, progress: Progress | None
-) -> tuple[list[pl.DataFrame], list[LogFileInfo], dict[str, LogSource]]:
+) -> tuple[list[tuple[KindFrames, dict]], list[LogFileInfo], dict[str, LogSource]]:
     """Every etcd log of the bundle to events, a few files at a time; results are taken in file order,
     so the outcome does not depend on which file finished first."""
     refs = [(pod, ref) for pod in layout.pods for ref in pod.logs]
     sizes = [ref.path.stat().st_size for _, ref in refs]
-    frames: list[pl.DataFrame] = []
+    frames: list[tuple[KindFrames, dict]] = []
     files: list[LogFileInfo] = []
     sources: dict[str, LogSource] = {}
     with ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:
@@ -424,14 +503,7 @@ def _read_logs(
             if source is not None:
                 sources[ref.rel] = source
             files.append(LogFileInfo(pod.member, pod.name, ref.rel, ref.kind, order, size, stats, problems))
-            frames.append(
-                events.with_columns(
-                    member=pl.lit(pod.member),
-                    file=pl.lit(ref.rel),
-                    file_kind=pl.lit(ref.kind),
-                    file_order=pl.lit(order, dtype=pl.Int32),
-                )
-            )
+            frames.append((events, {"member": pod.member, "file": ref.rel, "file_kind": ref.kind, "file_order": order}))
             if progress is not None:
                 progress(sum(sizes[: order + 1]), sum(sizes))
     return frames, files, sources

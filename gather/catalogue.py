@@ -62,6 +62,19 @@ class Catalogue:
     def kinds(self) -> list[str]:
         return sorted({m.kind for m in self.messages})
 
+    def kind_fields(self, kind: str) -> list[str]:
+        """The fields any wording of ``kind`` fills: the columns of that kind's events frame."""
+        names: set[str] = set()
+        for m in self.messages:
+            if m.kind == kind:
+                names.update(m.json)
+                names.update(m.groups)
+        return sorted(names)
+
+    def kinds_with(self, name: str) -> list[str]:
+        """The kinds that can carry field ``name``."""
+        return [k for k in self.kinds if name in self.kind_fields(k)]
+
     def subsystem_of(self) -> dict[str, str]:
         return {m.kind: m.subsystem for m in self.messages}
 

@@ -41,12 +41,29 @@ BASE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def event_schema(catalogue: Catalogue) -> dict[str, pl.DataType]:
-    """Columns of an events frame: the base columns, then every catalogue field, typed."""
+def event_schema(catalogue: Catalogue, kind: str | None = None) -> dict[str, pl.DataType]:
+    """Columns of an events frame: the base columns, then the fields ``kind`` fills (every catalogue
+    field without a kind), typed. Events are kept one frame per kind: a wide frame would carry some
+    forty mostly-null columns, and a null string still costs 16 bytes a row."""
     schema = dict(BASE_SCHEMA)
-    for name in sorted(catalogue.fields):
+    for name in sorted(catalogue.fields) if kind is None else catalogue.kind_fields(kind):
         schema[name] = catalogue.dtype(name)
     return schema
+
+
+KindFrames = dict[str, pl.DataFrame]  # event kind -> its events, with that kind's fields only
+
+
+def wide_events(frames: KindFrames, catalogue: Catalogue) -> pl.DataFrame:
+    """All kinds in one frame with every catalogue field, in line order: the shape tests read best."""
+    schema = event_schema(catalogue)
+    parts = [
+        f.select([pl.col(c) if c in f.columns else pl.lit(None, dtype=t).alias(c) for c, t in schema.items()])
+        for _, f in sorted(frames.items())
+    ]
+    if not parts:
+        return pl.DataFrame(schema=schema)
+    return pl.concat(parts, how="vertical").sort("line", maintain_order=True)
 
 
 @dataclass
@@ -333,9 +350,9 @@ def _rule_sources(rule: MessageRule, types: dict[str, str]) -> list[pl.Expr]:
 
 
 def _rule_fields(rule: MessageRule, catalogue: Catalogue) -> list[pl.Expr]:
-    """Stage 2: every catalogue field, typed, from the stage-1 columns (null where the rule has none)."""
+    """Stage 2: the fields of the rule's kind, typed, from the stage-1 columns (null where the rule has none)."""
     exprs: list[pl.Expr] = []
-    for name in sorted(catalogue.fields):
+    for name in catalogue.kind_fields(rule.kind):
         typ = catalogue.fields[name]
         sources: list[pl.Expr] = []
         if name in rule.json:
@@ -379,8 +396,8 @@ def joined_lines(lines: pl.LazyFrame, join_partials: bool) -> pl.LazyFrame:
 BATCH_ROWS = 1 << 17  # candidate lines turned into events at a time: bounds the memory of a big file
 
 
-def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) -> tuple[pl.DataFrame, LineStats]:
-    """Typed events and line statistics of one file.
+def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) -> tuple[KindFrames, LineStats]:
+    """Typed events (one frame per kind) and line statistics of one file.
 
     ``lines`` has a ``line`` (1-based physical line number) and a ``raw`` (the text) column. The lines
     holding a catalogue needle stream out of one scan in batches and each batch becomes events, so a
@@ -393,12 +410,13 @@ def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) 
     totals, others, ends, chunks = pl.collect_all([totals_q, others_q, ends_q, chunks_q])
     is_zap = pl.col("raw").str.contains(ZAP_START, literal=True)
     candidates = lines.filter(candidate_filter(catalogue)).select("line", "raw", is_zap.alias("_zap"))
-    parts: list[pl.DataFrame] = []
+    parts: dict[str, list[pl.DataFrame]] = {}
     broken = 0
     spans: list[tuple] = []
     for batch in candidates.collect_batches(chunk_size=BATCH_ROWS):
         events, batch_broken, span = _batch_events(batch, catalogue)
-        parts.append(events)
+        for kind, frame in events.items():
+            parts.setdefault(kind, []).append(frame)
         broken += batch_broken
         spans.append(span)
 
@@ -423,26 +441,23 @@ def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) 
     firsts = [s[0] for s in spans if s[0] is not None]
     if stats.first_ts is None and firsts:
         stats.first_ts, stats.last_ts = min(firsts), max(s[1] for s in spans if s[1] is not None)
-    schema = event_schema(catalogue)
-    parts = [p for p in parts if p.height]
-    if not parts:
-        return pl.DataFrame(schema=schema), stats
-    events = pl.concat(parts, how="vertical", rechunk=True)
-    stats.time_backwards = int((events["ts"].diff() < timedelta(seconds=-1)).sum())
-    return events, stats
+    frames = {kind: pl.concat(p, how="vertical", rechunk=True) for kind, p in sorted(parts.items())}
+    if frames:
+        order = pl.concat([f.select("line", "ts") for f in frames.values()]).sort("line")
+        stats.time_backwards = int((order["ts"].diff() < timedelta(seconds=-1)).sum())
+    return frames, stats
 
 
-def _batch_events(batch: pl.DataFrame, catalogue: Catalogue) -> tuple[pl.DataFrame, int, tuple]:
-    """One batch of candidate lines (in file order) to events (in file order), the count of broken zap
-    lines, and the batch's time span."""
+def _batch_events(batch: pl.DataFrame, catalogue: Catalogue) -> tuple[KindFrames, int, tuple]:
+    """One batch of candidate lines (in file order) to events per kind (each in file order), the count
+    of broken zap lines, and the batch's time span."""
     zap = _zap_candidates(batch.filter(pl.col("_zap")).drop("_zap").lazy()).collect()
     text_rows = batch.filter(~pl.col("_zap")).drop("_zap")
     text = _text_candidates(text_rows.lazy()).collect() if text_rows.height else zap.clear()
     cand = pl.concat([zap, text.cast(zap.schema)]) if text.height else zap
     span = (cand["ts"].min(), cand["ts"].max()) if cand.height else (None, None)
-    schema = event_schema(catalogue)
     ruled = _assign_rules(cand.filter(pl.col("text").is_not_null()), catalogue)
-    parts: list[pl.DataFrame] = []
+    parts: dict[str, list[pl.DataFrame]] = {}
     for (idx,), rows in sorted(ruled.partition_by("_rule", as_dict=True).items()):
         rule = catalogue.messages[idx]
         part = rows.with_columns(_rule_sources(rule, catalogue.fields)).select(
@@ -456,11 +471,12 @@ def _batch_events(batch: pl.DataFrame, catalogue: Catalogue) -> tuple[pl.DataFra
             *_rule_fields(rule, catalogue),
         )
         escaped = [n for n in rule.json if catalogue.fields[n] == "str"]
-        parts.append(part.with_columns([unescape(part[n]) for n in escaped]) if escaped else part)
+        parts.setdefault(rule.kind, []).append(
+            part.with_columns([unescape(part[n]) for n in escaped]) if escaped else part
+        )
     broken = int(zap["_broken"].sum())
-    if not parts:
-        return pl.DataFrame(schema=schema), broken, span
-    return pl.concat(parts, how="vertical").select(list(schema)).sort("line"), broken, span
+    frames = {kind: (pl.concat(p, how="vertical") if len(p) > 1 else p[0]).sort("line") for kind, p in parts.items()}
+    return frames, broken, span
 
 
 def excerpts(lines: pl.LazyFrame, join_partials: bool, wanted: pl.Series) -> pl.DataFrame:

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gather.catalogue import default_catalogue, parse_catalogue
-from gather.logparse import excerpts, json_unescape, parse_lines
+from gather.logparse import excerpts, json_unescape, parse_lines, wide_events
 from tests import real_lines as R
 
 
@@ -19,7 +19,9 @@ def lines_of(lines: list[str]) -> pl.LazyFrame:
 
 
 def parse(lines: list[str], join_partials: bool = False):
-    return parse_lines(lines_of(lines), default_catalogue(), join_partials)
+    """Events of all kinds in one frame (every catalogue field), in line order, and the line statistics."""
+    frames, stats = parse_lines(lines_of(lines), default_catalogue(), join_partials)
+    return wide_events(frames, default_catalogue()), stats
 
 
 def one(line: str) -> dict:

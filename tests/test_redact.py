@@ -41,9 +41,9 @@ def test_the_sample_redacted_names_nothing_of_the_customer_and_is_stable(tmp_pat
 
 
 def test_ips_urls_and_keys_in_log_lines_are_replaced(tmp_path, capsys):
-    line = R.ZAP34_APPLY.replace(
-        "/registry/namespaces/default", "/registry/secrets/customer-prod/db-password"
-    ).replace('"response":"', '"response":"peer https://etcd-0.customer.example:2380 10.20.30.40 fd00::1:2:3 ')
+    line = R.ZAP34_APPLY.replace("/registry/namespaces/default", "/registry/secrets/customer-prod/db-password").replace(
+        '"response":"', '"response":"peer https://etcd-0.customer.example:2380 10.20.30.40 fd00::1:2:3 '
+    )
     mg = make_must_gather(tmp_path / "mg", {"node-a.customer.example": {"current": [line]}})
     run(capsys, str(mg), "--redact", "--duration", "all", "--output", str(tmp_path / "r"))
     everything = b"".join(outputs(tmp_path / "r").values())
