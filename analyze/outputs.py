@@ -74,14 +74,14 @@ def analysis_id(source: str, analysis: dict) -> str:
 def _detail_files(bundle: Bundle, window: Window) -> dict[str, bytes]:
     """The raw lines behind each area, quoted from the bundle in one read per log file: the most recent
     DETAIL_LINES of each (the bundle has the rest; a gigabyte of logs would otherwise be copied out)."""
-    rows = bundle.events.filter(in_window(window)).select(
-        "ts", *[pl.col(c).cast(pl.String) for c in ("member", "kind", "file")], "line"
-    )
+    rows = bundle.events.filter(in_window(window)).select("ts", "member", "kind", "file", "line")
     areas = {
         name: rows.filter(pl.col("kind").is_in(ks)).sort("ts", "member", "file", "line")
         for name, ks in DETAIL_KINDS.items()
     }
-    kept = {name: area.tail(DETAIL_LINES) for name, area in areas.items()}
+    # only the quoted rows become text (categorical sorts as its text does)
+    text = [pl.col(c).cast(pl.String) for c in ("member", "kind", "file")]
+    kept = {name: area.tail(DETAIL_LINES).with_columns(text) for name, area in areas.items()}
     quoted = bundle.excerpts(pl.concat(list(kept.values())))
     files = {}
     for name, area in kept.items():

@@ -29,7 +29,7 @@ from gather.archive import OpenedBundle
 from gather.catalogue import Catalogue, default_catalogue
 from gather.etcd_info import EtcdInfo, read_etcd_info
 from gather.layout import Layout, LogFileRef, discover, member_of_pod
-from gather.logparse import KindFrames, LineStats, event_schema, excerpts, parse_lines
+from gather.logparse import KindFrames, LineStats, event_schema, excerpts, parse_file
 from gather.metrics import SCHEMA as METRICS_SCHEMA
 from gather.metrics import MetricsFile, find_metric_files, read_metrics_file
 from gather.podspec import PodSpec, read_pod_list, read_pod_spec
@@ -79,14 +79,16 @@ class Bundle:
 
     @cached_property
     def events(self) -> pl.DataFrame:
-        """Every event of every kind, base columns only (when, who, what, where), in time order.
+        """Every event of every kind, base columns only (when, who, what, where), kind by kind.
 
         The fields live in the per-kind frames (``of``): one wide frame would carry every field of
         every kind, mostly null, on every row."""
         parts = [f.select(EVENT_BASE) for _, f in sorted(self.kind_events.items())]
         if not parts:
             return pl.DataFrame(schema={c: bundle_event_schema(self.catalogue)[c] for c in EVENT_BASE})
-        return pl.concat(parts, how="vertical").sort(EVENT_ORDER, nulls_last=True, maintain_order=True)
+        # by kind, then time: every use counts, filters or sorts for itself, and a sort of millions of
+        # rows by four keys costs its own size again in memory
+        return pl.concat(parts, how="vertical", rechunk=True)
 
     def of(self, *kinds: str) -> pl.DataFrame:
         """The events of these kinds, in time order, with the base columns and every field of those kinds
@@ -226,7 +228,7 @@ def _read_log(
         if _cut_off(ref.path):
             problems.append(CUT_OFF)
         try:
-            events, stats = parse_lines(_lines_frame(ref.path), catalogue, join)
+            events, stats = parse_file(ref.path, catalogue, join)
             return events, stats, problems, LogSource(ref.path, join)
         except pl.exceptions.ComputeError:
             pass  # invalid UTF-8 somewhere: fall back to a lossy decode below
@@ -244,7 +246,7 @@ def _read_log(
         problems.append(CUT_OFF)
     copy = scratch / f"{order}.log"
     copy.write_bytes(text.encode("utf-8"))
-    events, stats = parse_lines(_lines_frame(copy), catalogue, join)
+    events, stats = parse_file(copy, catalogue, join)
     return events, stats, problems, LogSource(copy, join)
 
 

@@ -10,8 +10,10 @@ loops below run over catalogue entries and fields, a few dozen at most.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import polars as pl
 
@@ -407,7 +409,7 @@ def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) 
     lines = joined_lines(lines, join_partials)
     totals_q, others_q, ends_q = _file_stats(lines.drop("_chunks"))
     chunks_q = lines.select((pl.col("_chunks") - 1).sum().alias("joined"))
-    totals, others, ends, chunks = pl.collect_all([totals_q, others_q, ends_q, chunks_q])
+    totals, others, ends, chunks = pl.collect_all([totals_q, others_q, ends_q, chunks_q], engine="streaming")
     is_zap = pl.col("raw").str.contains(ZAP_START, literal=True)
     candidates = lines.filter(candidate_filter(catalogue)).select("line", "raw", is_zap.alias("_zap"))
     parts: dict[str, list[pl.DataFrame]] = {}
@@ -442,10 +444,79 @@ def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) 
     if stats.first_ts is None and firsts:
         stats.first_ts, stats.last_ts = min(firsts), max(s[1] for s in spans if s[1] is not None)
     frames = {kind: pl.concat(p, how="vertical", rechunk=True) for kind, p in sorted(parts.items())}
-    if frames:
-        order = pl.concat([f.select("line", "ts") for f in frames.values()]).sort("line")
-        stats.time_backwards = int((order["ts"].diff() < timedelta(seconds=-1)).sum())
+    stats.time_backwards = _time_backwards(frames)
     return frames, stats
+
+
+CHUNK_BYTES = 64 << 20  # a big file is parsed this many bytes at a time (cut at a line end)
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    """The file in pieces of about CHUNK_BYTES, each ending at a line end (the last one maybe not)."""
+    with open(path, "rb") as fh:
+        rest = b""
+        while data := fh.read(CHUNK_BYTES):
+            data = rest + data
+            cut = data.rfind(b"\n") + 1
+            rest = data[cut:]
+            if cut:
+                yield data[:cut]
+        if rest:
+            yield rest
+
+
+def parse_file(path: Path, catalogue: Catalogue, join_partials: bool) -> tuple[KindFrames, LineStats]:
+    """``parse_lines`` of a file, a chunk at a time when it is big: the memory a parse needs grows with
+    what it reads at once, and a support engineer's laptop should not need the log's size in RAM.
+
+    CRI-tagged files (partial lines to join across a chunk's end) are read whole: the kubelet rotates
+    them at a few tens of MB."""
+    if join_partials or path.stat().st_size <= 2 * CHUNK_BYTES:
+        return parse_lines(pl.scan_lines(path, name="raw").with_row_index("line", offset=1), catalogue, join_partials)
+    results = []
+    first_line = 1
+    for chunk in _chunks(path):
+        lines = pl.scan_lines(chunk, name="raw").with_row_index("line", offset=first_line)
+        first_line += chunk.count(b"\n")
+        results.append(parse_lines(lines, catalogue, False))
+    return _merge(results)
+
+
+def _merge(results: list[tuple[KindFrames, LineStats]]) -> tuple[KindFrames, LineStats]:
+    """One file's events and statistics from those of its consecutive chunks."""
+    parts: dict[str, list[pl.DataFrame]] = {}
+    for frames, _ in results:
+        for kind, frame in frames.items():
+            parts.setdefault(kind, []).append(frame)
+    frames = {kind: pl.concat(p, how="vertical", rechunk=True) for kind, p in sorted(parts.items())}
+    all_stats = [st for _, st in results]
+    by_format: dict[str, int] = {}
+    for st in all_stats:
+        for fmt, n in (st.by_format or {}).items():
+            by_format[fmt] = by_format.get(fmt, 0) + n
+    firsts = [st.first_ts for st in all_stats if st.first_ts is not None]
+    lasts = [st.last_ts for st in all_stats if st.last_ts is not None]
+    stats = LineStats(
+        lines=sum(st.lines for st in all_stats),
+        by_format=dict(sorted(by_format.items())),
+        unparsed=sum(st.unparsed for st in all_stats),
+        joined_partials=sum(st.joined_partials for st in all_stats),
+        invalid_json=sum(st.invalid_json for st in all_stats),
+        binary_lines=sum(st.binary_lines for st in all_stats),
+        long_lines=sum(st.long_lines for st in all_stats),
+        first_ts=min(firsts) if firsts else None,
+        last_ts=max(lasts) if lasts else None,
+    )
+    stats.time_backwards = _time_backwards(frames)
+    return frames, stats
+
+
+def _time_backwards(frames: KindFrames) -> int:
+    """Events dated more than a second before the event above them, in file order."""
+    if not frames:
+        return 0
+    order = pl.concat([f.select("line", "ts") for f in frames.values()]).sort("line")
+    return int((order["ts"].diff() < timedelta(seconds=-1)).sum())
 
 
 def _batch_events(batch: pl.DataFrame, catalogue: Catalogue) -> tuple[KindFrames, int, tuple]:
@@ -486,4 +557,4 @@ def excerpts(lines: pl.LazyFrame, join_partials: bool, wanted: pl.Series) -> pl.
     inner = _classify(_strip_prefix(picked, False))
     return inner.select(
         pl.col("line").cast(pl.UInt64), pl.col("inner").str.slice(0, EXCERPT_CHARS).alias("excerpt")
-    ).collect()
+    ).collect(engine="streaming")

@@ -1,0 +1,43 @@
+"""A big log is parsed a chunk at a time; the events and statistics must not depend on where it is cut."""
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from gather import logparse
+from gather.catalogue import default_catalogue
+from gather.logparse import parse_file, wide_events
+
+LAB = Path(__file__).parent / "data" / "shared-lab-3.5.16" / "namespaces" / "openshift-etcd" / "pods"
+LOGS = sorted(LAB.glob("etcd-*/etcd/etcd/logs/*.log"))
+
+
+def _whole(path: Path):
+    lines = pl.scan_lines(path, name="raw").with_row_index("line", offset=1)
+    frames, stats = logparse.parse_lines(lines, default_catalogue(), False)
+    return wide_events(frames, default_catalogue()), stats
+
+
+@pytest.mark.parametrize("log", LOGS, ids=lambda p: f"{p.parts[-5]}-{p.stem}")
+def test_a_log_read_in_small_chunks_gives_the_events_and_counts_of_a_whole_read(log, monkeypatch):
+    whole, whole_stats = _whole(log)
+    monkeypatch.setattr(logparse, "CHUNK_BYTES", 4096)  # a real lab log cut every 4 KiB: many cuts
+    frames, stats = parse_file(log, default_catalogue(), False)
+    assert_frame_equal(wide_events(frames, default_catalogue()), whole)
+    assert stats == whole_stats
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(size=st.integers(min_value=1, max_value=3000), tail=st.booleans())
+def test_chunks_cut_only_at_line_ends_and_lose_no_byte(tmp_path, monkeypatch, size, tail):
+    text = b"".join(b"line %d %s\n" % (i, b"x" * (i % 97)) for i in range(400)) + (b"no newline" if tail else b"")
+    path = tmp_path / "log"
+    path.write_bytes(text)
+    monkeypatch.setattr(logparse, "CHUNK_BYTES", size)
+    chunks = list(logparse._chunks(path))
+    assert b"".join(chunks) == text
+    assert all(c.endswith(b"\n") for c in chunks[:-1])
