@@ -274,6 +274,23 @@ def unescape(column: pl.Series) -> pl.Series:
     return column.scatter(idx, decoded.to_series())
 
 
+def _prefix_ts(raw: pl.Expr) -> pl.Expr:
+    """The kubelet prefix's time. Nearly always UTC with a ``Z``: the text before the first space is then
+    read by one strptime; any other form (an offset, no prefix) takes the general regex path."""
+    first = raw.str.split_exact(" ", 1).struct.field("field_0")
+    fast = first.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_unit="us").dt.replace_time_zone("UTC")
+    return (
+        pl.struct(fast=fast, raw=raw)
+        .struct.with_fields(
+            ts=pl.coalesce(
+                pl.field("fast"),
+                iso_ts(pl.when(pl.field("fast").is_null()).then(pl.field("raw")).str.extract(KUBELET_PREFIX, 1)),
+            )
+        )
+        .struct.field("ts")
+    )
+
+
 def _zap_candidates(cand: pl.LazyFrame) -> pl.LazyFrame:
     """Line number, time, level and message of zap candidates, by regex on the raw line.
 
@@ -286,7 +303,7 @@ def _zap_candidates(cand: pl.LazyFrame) -> pl.LazyFrame:
         cand.select(
             "line",
             "raw",
-            iso_ts(raw.str.extract(KUBELET_PREFIX, 1)).alias("ts"),
+            _prefix_ts(raw).alias("ts"),
             raw.str.extract(ZAP_LEVEL, 1).alias("level"),
             raw.str.extract(ZAP_MSG, 1).alias("_msg"),
         )

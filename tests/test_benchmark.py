@@ -7,6 +7,7 @@ targets of issue 6, which the floor moves towards as the parser gets faster.
 
 import shutil
 
+import polars as pl
 import pytest
 
 from benchmarks import run as bench
@@ -45,3 +46,25 @@ def test_the_benchmark_reports_each_phase(measured):
 
 def bench_summary(data: dict) -> str:
     return ", ".join(f"{k} {v['seconds']:.3f}s {v['peak_rss_mb']:.0f}MB" for k, v in data["results"].items())
+
+
+# Events are kept one frame per kind, with that kind's fields only: 147 bytes an event on the 1 GiB
+# corpus (string payloads such as trace steps and requests included). One wide frame with every field
+# on every row cost about 520; the bound fails a change that widens the model again.
+BYTES_PER_EVENT = 220
+
+
+def test_events_are_held_narrow(tmp_path):
+    from benchmarks import corpus
+    from gather.archive import open_bundle
+    from gather.bundle import load_bundle
+
+    corpus.build(tmp_path / "c", 4)
+    with open_bundle(tmp_path / "c") as opened:
+        bundle = load_bundle(opened, "corpus")
+        frames = bundle.kind_events.values()
+        events = sum(f.height for f in frames)
+        # a string column also costs 16 bytes a row for its views, which estimated_size leaves out
+        held = sum(f.estimated_size() + 16 * f.height * sum(t == pl.String for t in f.dtypes) for f in frames)
+    assert events > 5_000
+    assert held / events <= BYTES_PER_EVENT, f"{held / events:.0f} bytes per event"
