@@ -122,7 +122,8 @@ class Bundle:
             source = self.sources.get(file)
             if source is None or not source.path.exists():
                 continue
-            text = excerpts(_lines_frame(source.path), source.join_partials, part["line"])
+            lines = pl.scan_lines(source.path, name="raw").with_row_index("line", offset=1)
+            text = excerpts(lines, source.join_partials, part["line"])
             found.append(text.with_columns(file=pl.lit(file)))
         table = pl.concat(found, how="vertical")
         return rows.join(table, on=["file", "line"], how="left", maintain_order="left")
@@ -154,10 +155,6 @@ def _decompress(path: Path) -> tuple[bytes, str | None]:
         except (lzma.LZMAError, EOFError):
             return b"", DAMAGED_XZ
     return data, None
-
-
-def _lines_frame(source: Path | bytes) -> pl.LazyFrame:
-    return pl.scan_lines(source, name="raw").with_row_index("line", offset=1)
 
 
 CUT_OFF = "the last line has no line end: the file was cut off mid-line"

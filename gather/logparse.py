@@ -9,6 +9,7 @@ loops below run over catalogue entries and fields, a few dozen at most.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -468,18 +469,26 @@ def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) 
 CHUNK_BYTES = 64 << 20  # a big file is parsed this many bytes at a time (cut at a line end)
 
 
-def _chunks(path: Path) -> Iterator[bytes]:
-    """The file in pieces of about CHUNK_BYTES, each ending at a line end (the last one maybe not)."""
-    with open(path, "rb") as fh:
-        rest = b""
+def _chunks(path: Path) -> Iterator[tuple[bytes, int]]:
+    """The file in reads of CHUNK_BYTES, each with its count of whole lines: the line cut short at a read's
+    end is left to the next read (which starts at it), so no chunk is ever copied to trim it."""
+    with open(path, "rb") as fh:  # buffered: read(n) returns n bytes unless the file ends
         while data := fh.read(CHUNK_BYTES):
-            data = rest + data
-            cut = data.rfind(b"\n") + 1
-            rest = data[cut:]
-            if cut:
-                yield data[:cut]
-        if rest:
-            yield rest
+            whole = data.count(b"\n")
+            if len(data) < CHUNK_BYTES:  # the end of the file: its last line may have no newline
+                yield data, whole + (0 if data.endswith(b"\n") else 1)
+                return
+            tail = len(data) - data.rfind(b"\n") - 1
+            if whole == 0:  # one line longer than a chunk: read on until its end
+                rest = fh.readline()
+                yield data + rest, 1
+                continue
+            fh.seek(-tail, os.SEEK_CUR)
+            yield data, whole
+
+
+def _chunk_lines(data: bytes, count: int, first_line: int) -> pl.LazyFrame:
+    return pl.scan_lines(data, name="raw").head(count).with_row_index("line", offset=first_line)
 
 
 def parse_file(path: Path, catalogue: Catalogue, join_partials: bool) -> tuple[KindFrames, LineStats]:
@@ -492,10 +501,9 @@ def parse_file(path: Path, catalogue: Catalogue, join_partials: bool) -> tuple[K
         return parse_lines(pl.scan_lines(path, name="raw").with_row_index("line", offset=1), catalogue, join_partials)
     results = []
     first_line = 1
-    for chunk in _chunks(path):
-        lines = pl.scan_lines(chunk, name="raw").with_row_index("line", offset=first_line)
-        first_line += chunk.count(b"\n")
-        results.append(parse_lines(lines, catalogue, False))
+    for data, count in _chunks(path):
+        results.append(parse_lines(_chunk_lines(data, count, first_line), catalogue, False))
+        first_line += count
     return _merge(results)
 
 

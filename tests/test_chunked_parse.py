@@ -39,5 +39,7 @@ def test_chunks_cut_only_at_line_ends_and_lose_no_byte(tmp_path, monkeypatch, si
     path.write_bytes(text)
     monkeypatch.setattr(logparse, "CHUNK_BYTES", size)
     chunks = list(logparse._chunks(path))
-    assert b"".join(chunks) == text
-    assert all(c.endswith(b"\n") for c in chunks[:-1])
+    kept = [b"".join(data.splitlines(keepends=True)[:count]) for data, count in chunks]
+    assert b"".join(kept) == text
+    assert all(k.endswith(b"\n") for k in kept[:-1])
+    assert sum(count for _, count in chunks) == len(text.splitlines())
