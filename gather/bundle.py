@@ -1,4 +1,4 @@
-"""A bundle, read: etcd_info records, pod specs, and one typed events frame for all members.
+"""A bundle, read: etcd_info records, pod specs, and typed events (one frame per kind) for all members.
 
 This is the hand-over point between ``gather`` and ``analyze``: everything downstream works on
 this object and never opens a file of the bundle again. Paths in it are labels relative to the
@@ -29,7 +29,7 @@ from gather.archive import OpenedBundle
 from gather.catalogue import Catalogue, default_catalogue
 from gather.etcd_info import EtcdInfo, read_etcd_info
 from gather.layout import Layout, LogFileRef, discover, member_of_pod
-from gather.logparse import KindFrames, LineStats, event_schema, excerpts, parse_file
+from gather.logparse import BASE_SCHEMA, KindFrames, LineStats, conform, event_schema, excerpts, parse_file
 from gather.metrics import SCHEMA as METRICS_SCHEMA
 from gather.metrics import MetricsFile, find_metric_files, read_metrics_file
 from gather.podspec import PodSpec, read_pod_list, read_pod_spec
@@ -65,7 +65,7 @@ class Bundle:
     pod_dirs: list[str]
     member_names: list[str]
     log_files: list[LogFileInfo]
-    kind_events: KindFrames  # kind -> its events (base columns and that kind's fields), sorted like ``events``
+    kind_events: KindFrames  # kind -> its events (base columns and that kind's fields), in time order
     id_names: dict[str, str]
     metrics: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={**METRICS_SCHEMA, "member": pl.String}))
     metrics_files: list[MetricsFile] = field(default_factory=list)
@@ -101,11 +101,7 @@ class Bundle:
             frame = self.kind_events.get(kind)
             if frame is None or frame.height == 0:
                 continue
-            parts.append(
-                frame.select(
-                    [pl.col(c) if c in frame.columns else pl.lit(None, dtype=t).alias(c) for c, t in schema.items()]
-                )
-            )
+            parts.append(conform(frame, schema))
         if not parts:
             return pl.DataFrame(schema=schema)
         if len(parts) == 1:
@@ -313,7 +309,7 @@ def bundle_event_schema(catalogue: Catalogue, kind: str | None = None) -> dict[s
         "file_kind": pl.Categorical(),
         "file_order": pl.Int32(),
     }
-    schema.update(event_schema(catalogue, kind) if kind else event_schema(catalogue, "__none__"))
+    schema.update(event_schema(catalogue, kind) if kind else BASE_SCHEMA)
     schema.pop("digest")
     for name in CATEGORICAL:
         schema[name] = pl.Categorical()

@@ -1,10 +1,11 @@
 """etcd log lines to typed events, in bulk, with polars expressions only.
 
-One lazy query per file: strip the kubelet / CRI-O prefix, join CRI partial (``P``) chunks,
-classify each line's format (zap JSON, capnslog, raft's stdlib logger, journald/syslog text,
-or stray), keep only the lines that contain a catalogue needle, and extract each message's
-fields with the catalogue's regexes and JSON keys. There is no Python loop over lines: the
-loops below run over catalogue entries and fields, a few dozen at most.
+One lazy query per file, or per 64 MB chunk of a big one: strip the kubelet / CRI-O prefix, join
+CRI partial (``P``) chunks, classify each line's format (zap JSON, capnslog, raft's stdlib logger,
+journald/syslog text, or stray), keep only the lines that contain a catalogue needle, and extract
+each message's fields with the catalogue's regexes and JSON keys into one frame per event kind.
+There is no Python loop over lines: the loops below run over catalogue entries and fields, a few
+dozen at most.
 """
 
 from __future__ import annotations
@@ -57,13 +58,16 @@ def event_schema(catalogue: Catalogue, kind: str | None = None) -> dict[str, pl.
 KindFrames = dict[str, pl.DataFrame]  # event kind -> its events, with that kind's fields only
 
 
+def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """``frame`` with exactly ``schema``'s columns, in its order: those it lacks are null."""
+    have = set(frame.columns)
+    return frame.select([pl.col(c) if c in have else pl.lit(None, dtype=t).alias(c) for c, t in schema.items()])
+
+
 def wide_events(frames: KindFrames, catalogue: Catalogue) -> pl.DataFrame:
     """All kinds in one frame with every catalogue field, in line order: the shape tests read best."""
     schema = event_schema(catalogue)
-    parts = [
-        f.select([pl.col(c) if c in f.columns else pl.lit(None, dtype=t).alias(c) for c, t in schema.items()])
-        for _, f in sorted(frames.items())
-    ]
+    parts = [conform(f, schema) for _, f in sorted(frames.items())]
     if not parts:
         return pl.DataFrame(schema=schema)
     return pl.concat(parts, how="vertical").sort("line", maintain_order=True)
@@ -265,15 +269,6 @@ def json_unescape(text: pl.Expr) -> pl.Expr:
     valid = pl.when(text.str.contains("\\", literal=True)).then(text).str.contains(JSON_STRING_CONTENT)
     quoted = pl.concat_str(pl.lit('"'), pl.when(valid).then(text), pl.lit('"'))
     return pl.coalesce(quoted.str.json_decode(pl.String), text)
-
-
-def unescape(column: pl.Series) -> pl.Series:
-    """JSON string escapes decoded, on the rows holding a backslash only (requests do; most fields don't)."""
-    idx = column.str.contains("\\", literal=True).fill_null(False).arg_true()
-    if idx.len() == 0:
-        return column
-    decoded = column.gather(idx).to_frame("v").select(json_unescape(pl.col("v")))
-    return column.scatter(idx, decoded.to_series())
 
 
 def _prefix_ts(raw: pl.Expr) -> pl.Expr:
