@@ -26,7 +26,7 @@ from analyze.render import render_json, render_markdown, render_text
 from analyze.rules import apply_overrides, default_rules
 from analyze.window import bundle_window
 from gather.archive import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMBERS, open_bundle
-from gather.bundle import Bundle, load_bundle
+from gather.bundle import Bundle, Prefetch, load_bundle
 from gather.errors import BundleError
 
 EXIT_UNUSABLE = 3
@@ -104,9 +104,13 @@ def analyze(
     progress = Progress.for_terminal(quiet=fmt is OutputFormat.json)
     try:
         progress.phase("opening the bundle")
-        with open_bundle(source_path, max_bytes=max_bytes, max_members=max_members) as opened:
+        # an archive's logs parse while the rest of it unpacks
+        with (
+            Prefetch() as prefetch,
+            open_bundle(source_path, max_bytes=max_bytes, max_members=max_members, on_file=prefetch.offer) as opened,
+        ):
             timings["open"] = time.perf_counter() - t0
-            loaded = load_bundle(opened, label, progress=progress.bytes)
+            loaded = load_bundle(opened, label, progress=progress.bytes, prefetch=prefetch)
         timings["parse"] = time.perf_counter() - t0 - timings["open"]
         progress.phase("analysing")
         code, out_dir, analysis = _analyse_and_write(

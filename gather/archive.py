@@ -15,7 +15,7 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -27,6 +27,10 @@ DEFAULT_MAX_MEMBERS = 200_000
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.xz", ".txz", ".tar.bz2", ".zip")
 
 
+# (member path, its file once fully written or None as it starts to be written, the scratch dir)
+OnFile = Callable[[str, "Path | None", Path], None]
+
+
 @dataclass
 class OpenedBundle:
     root: Path
@@ -36,6 +40,7 @@ class OpenedBundle:
     refused: int = 0  # members not extracted: unsafe paths, links, devices, FIFOs
     workdir: Path | None = None  # private: the unpacked archive and the scratch space
     adopted: bool = False  # a loaded Bundle took over workdir and removes it when it goes
+    on_file: OnFile | None = None  # told of each member as it is unpacked (logs parse meanwhile)
 
     @property
     def scratch(self) -> Path:
@@ -102,6 +107,16 @@ def _copy_stream(src, dest: Path, budget: _Budget) -> None:
             out.write(chunk)
 
 
+def _write_member(src, opened: OpenedBundle, name: PurePosixPath, budget: _Budget) -> None:
+    """One member to disk, telling ``on_file`` when it starts (any earlier copy is void) and when it is whole."""
+    rel = name.as_posix()
+    if opened.on_file is not None:
+        opened.on_file(rel, None, opened.scratch)
+    _copy_stream(src, opened.root / name, budget)
+    if opened.on_file is not None:
+        opened.on_file(rel, opened.root / name, opened.scratch)
+
+
 def _refuse(opened: OpenedBundle, why: str, name: str) -> None:
     opened.refused += 1
     opened.problems.append(f"refused archive member {why}: {name!r}")
@@ -120,7 +135,7 @@ def _stop_over_budget(opened: OpenedBundle, max_bytes: int) -> None:
     )
 
 
-def _extract_tar(path: Path, dest: Path, opened: OpenedBundle, budget: _Budget) -> None:
+def _extract_tar(path: Path, opened: OpenedBundle, budget: _Budget) -> None:
     try:
         with tarfile.open(path, "r:*") as tar:
             for member in tar:
@@ -139,7 +154,7 @@ def _extract_tar(path: Path, dest: Path, opened: OpenedBundle, budget: _Budget) 
                 src = tar.extractfile(member)
                 if src is None:
                     continue
-                _copy_stream(src, dest / name, budget)
+                _write_member(src, opened, name, budget)
     except _OverBudget:
         _stop_over_budget(opened, budget.max_bytes)
     except (tarfile.ReadError, EOFError, OSError, ValueError, zlib.error, lzma.LZMAError) as exc:
@@ -147,7 +162,7 @@ def _extract_tar(path: Path, dest: Path, opened: OpenedBundle, budget: _Budget) 
         opened.problems.append(f"archive is damaged or truncated ({exc}); analysed what was readable")
 
 
-def _extract_zip(path: Path, dest: Path, opened: OpenedBundle, budget: _Budget) -> None:
+def _extract_zip(path: Path, opened: OpenedBundle, budget: _Budget) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
@@ -166,7 +181,7 @@ def _extract_zip(path: Path, dest: Path, opened: OpenedBundle, budget: _Budget) 
                     break
                 try:
                     with zf.open(info) as src:
-                        _copy_stream(src, dest / name, budget)
+                        _write_member(src, opened, name, budget)
                 except (zipfile.BadZipFile, EOFError, OSError, zlib.error, NotImplementedError, RuntimeError) as exc:
                     opened.damaged = True
                     opened.problems.append(f"archive member {info.filename!r} is damaged ({exc})")
@@ -176,7 +191,7 @@ def _extract_zip(path: Path, dest: Path, opened: OpenedBundle, budget: _Budget) 
         opened.damaged = True
         opened.problems.append(f"archive is damaged or truncated ({exc}); analysed what was readable")
         try:
-            _salvage_zip(path, dest, opened, budget)
+            _salvage_zip(path, opened, budget)
         except _OverBudget:
             _stop_over_budget(opened, budget.max_bytes)
 
@@ -184,7 +199,7 @@ def _extract_zip(path: Path, dest: Path, opened: OpenedBundle, budget: _Budget) 
 LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 
 
-def _salvage_zip(path: Path, dest: Path, opened: OpenedBundle, budget: _Budget) -> None:
+def _salvage_zip(path: Path, opened: OpenedBundle, budget: _Budget) -> None:
     """A zip cut short has lost its central directory (at the end) but not its members: read them
     in order from their local headers, as far as the data goes."""
     data = path.read_bytes()
@@ -216,7 +231,7 @@ def _salvage_zip(path: Path, dest: Path, opened: OpenedBundle, budget: _Budget) 
         if not budget.take(0):
             _stop_member_cap(opened)
             return
-        _copy_stream(io.BytesIO(content), dest / safe, budget)
+        _write_member(io.BytesIO(content), opened, safe, budget)
         recovered += 1
     if recovered:
         opened.problems.append(f"recovered {recovered} member(s) of the damaged zip from their local headers")
@@ -236,22 +251,28 @@ def _tar_kind(member: tarfile.TarInfo) -> str:
 
 @contextmanager
 def open_bundle(
-    path: Path, max_bytes: int = DEFAULT_MAX_BYTES, max_members: int = DEFAULT_MAX_MEMBERS
+    path: Path,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_members: int = DEFAULT_MAX_MEMBERS,
+    on_file: OnFile | None = None,
 ) -> Iterator[OpenedBundle]:
-    """Yield the bundle's root directory; archives are unpacked into a private temp dir."""
+    """Yield the bundle's root directory; archives are unpacked into a private temp dir, and ``on_file``
+    hears of each member as it is written."""
     if not path.exists():
         raise BundleError(f"{path}: no such file or directory")
     fmt = "directory" if path.is_dir() else _archive_format(path)
     work = Path(tempfile.mkdtemp(prefix="etcd-perf-"))
-    opened = OpenedBundle(root=path if fmt == "directory" else work / "bundle", format=fmt, workdir=work)
+    opened = OpenedBundle(
+        root=path if fmt == "directory" else work / "bundle", format=fmt, workdir=work, on_file=on_file
+    )
     try:
         if fmt != "directory":
             opened.root.mkdir()
             budget = _Budget(max_bytes, max_members)
             if fmt == "zip":
-                _extract_zip(path, opened.root, opened, budget)
+                _extract_zip(path, opened, budget)
             else:
-                _extract_tar(path, opened.root, opened, budget)
+                _extract_tar(path, opened, budget)
         yield opened
     finally:
         if not opened.adopted:

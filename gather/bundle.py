@@ -16,7 +16,7 @@ import shutil
 import weakref
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cached_property
@@ -28,7 +28,7 @@ import polars as pl
 from gather.archive import OpenedBundle
 from gather.catalogue import Catalogue, default_catalogue
 from gather.etcd_info import EtcdInfo, read_etcd_info
-from gather.layout import Layout, LogFileRef, discover, member_of_pod
+from gather.layout import Layout, LogFileRef, discover, log_kind_of, member_of_pod
 from gather.logparse import BASE_SCHEMA, KindFrames, LineStats, conform, event_schema, excerpts, parse_file
 from gather.metrics import SCHEMA as METRICS_SCHEMA
 from gather.metrics import MetricsFile, find_metric_files, read_metrics_file
@@ -210,7 +210,7 @@ class LogSource:
 
 
 def _read_log(
-    ref: LogFileRef, catalogue: Catalogue, scratch: Path, order: int
+    ref: LogFileRef, catalogue: Catalogue, scratch: Path, name: str
 ) -> tuple[KindFrames, LineStats, list[str], LogSource | None]:
     problems: list[str] = []
     with open(ref.path, "rb") as fh:
@@ -237,7 +237,7 @@ def _read_log(
         return {}, LineStats(by_format={}), problems, None
     if not text.endswith("\n") and CUT_OFF not in problems:
         problems.append(CUT_OFF)
-    copy = scratch / f"{order}.log"
+    copy = scratch / f"{name}.log"
     copy.write_bytes(text.encode("utf-8"))
     events, stats = parse_file(copy, catalogue, join)
     return events, stats, problems, LogSource(copy, join)
@@ -351,7 +351,11 @@ Progress = Callable[[int, int], None]  # (log bytes read so far, log bytes in al
 
 
 def load_bundle(
-    opened: OpenedBundle, source_label: str, catalogue: Catalogue | None = None, progress: Progress | None = None
+    opened: OpenedBundle,
+    source_label: str,
+    catalogue: Catalogue | None = None,
+    progress: Progress | None = None,
+    prefetch: Prefetch | None = None,
 ) -> Bundle:
     catalogue = catalogue or default_catalogue()
     layout = discover(opened.root)
@@ -362,7 +366,7 @@ def load_bundle(
         info.problems = [p.replace("etcd_info/", layout.rel(layout.etcd_info) + "/", 1) for p in info.problems]
     pods = _pod_specs(layout, problems)
 
-    frames, files, sources = _read_logs(layout, catalogue, opened.scratch, progress)
+    frames, files, sources = _read_logs(layout, catalogue, opened.scratch, progress, prefetch)
     kind_events = _assemble(frames, catalogue)
 
     collected_at, source = _collected_at(layout, manifest)
@@ -481,8 +485,45 @@ def _read_metrics(
 PARSE_WORKERS = 2  # files parsed at once: polars leaves a core idle in each file's Python-side steps
 
 
+class Prefetch:
+    """Parses an archive's etcd logs while the rest of it is still being unpacked.
+
+    Unpacking a .tar.gz is one core's work (gunzip); the logs are most of a bundle's bytes, and each
+    can be parsed as soon as it is on disk. ``offer`` is ``open_bundle``'s ``on_file``; ``load_bundle``
+    takes a prefetched result only for the very file and kind its layout chose, so the outcome is the
+    same as without: a member unpacked again voids its earlier parse, one cut short is never offered.
+    """
+
+    def __init__(self, catalogue: Catalogue | None = None) -> None:
+        self.catalogue = catalogue or default_catalogue()
+        self._pool = ThreadPoolExecutor(max_workers=PARSE_WORKERS)
+        self._jobs: dict[str, tuple[str, Future]] = {}
+        self._started = 0
+
+    def offer(self, rel: str, path: Path | None, scratch: Path) -> None:
+        old = self._jobs.pop(rel, None)
+        if old is not None:
+            old[1].cancel()
+        kind = log_kind_of(rel)
+        if path is None or kind is None:
+            return
+        ref = LogFileRef(path, rel, kind, ())
+        self._started += 1
+        self._jobs[rel] = (kind, self._pool.submit(_read_log, ref, self.catalogue, scratch, f"p{self._started}"))
+
+    def take(self, ref: LogFileRef) -> Future | None:
+        job = self._jobs.pop(ref.rel, None)
+        return job[1] if job is not None and job[0] == ref.kind else None
+
+    def __enter__(self) -> Prefetch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _read_logs(
-    layout: Layout, catalogue: Catalogue, scratch: Path, progress: Progress | None
+    layout: Layout, catalogue: Catalogue, scratch: Path, progress: Progress | None, prefetch: Prefetch | None = None
 ) -> tuple[list[tuple[KindFrames, dict]], list[LogFileInfo], dict[str, LogSource]]:
     """Every etcd log of the bundle to events, a few files at a time; results are taken in file order,
     so the outcome does not depend on which file finished first."""
@@ -492,7 +533,12 @@ def _read_logs(
     files: list[LogFileInfo] = []
     sources: dict[str, LogSource] = {}
     with ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:
-        jobs = [pool.submit(_read_log, ref, catalogue, scratch, order) for order, (_, ref) in enumerate(refs)]
+        if prefetch is not None and prefetch.catalogue is not catalogue:
+            prefetch = None
+        jobs = [
+            (prefetch and prefetch.take(ref)) or pool.submit(_read_log, ref, catalogue, scratch, str(order))
+            for order, (_, ref) in enumerate(refs)
+        ]
         for order, ((pod, ref), job, size) in enumerate(zip(refs, jobs, sizes, strict=True)):
             events, stats, problems, source = job.result()
             if source is not None:

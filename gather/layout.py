@@ -96,6 +96,23 @@ def _log_files(pod_dir: Path, root: Path) -> list[LogFileRef]:
     return sorted(found, key=lambda f: f.order)
 
 
+LOG_PATH = re.compile(
+    r"(?:^|/)pods/(?P<pod>[^/]+)/etcd/etcd/logs/(?:(?P<kind>current|previous)(?:\.insecure)?\.log|rotated/(?P<rot>[^/]+))$"
+)
+
+
+def log_kind_of(rel: str) -> str | None:
+    """``current``, ``previous`` or ``rotated`` when a bundle path is one that ``discover`` may take as a
+    member's etcd log (the same shapes ``_log_files`` looks for), else None."""
+    m = LOG_PATH.search(rel)
+    if m is None or not is_member_pod(m.group("pod")):
+        return None
+    if m.group("kind"):
+        return m.group("kind")
+    name = m.group("rot")
+    return "rotated" if name.endswith(".log") or ".log." in name else None
+
+
 def discover(root: Path) -> Layout:
     layout = Layout(root=root)
     pods: dict[str, PodDir] = {}
