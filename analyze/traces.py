@@ -32,7 +32,8 @@ PHASES = {
 def decompose(events: pl.DataFrame) -> dict:
     traces = events.filter((pl.col("kind") == "trace") & pl.col("steps").is_not_null())
     steps = (
-        traces.select(
+        traces.lazy()
+        .select(
             "member", "op", pl.col("took_ms").alias("trace_ms"), pl.col("steps").str.extract_all(STEP).alias("step")
         )
         .explode("step")
@@ -43,6 +44,7 @@ def decompose(events: pl.DataFrame) -> dict:
             ms=duration_ms(pl.col("parts").struct.field("2")),
         )
         .with_columns(phase=pl.col("name").replace_strict(PHASES, default="other"))
+        .collect(engine="streaming")  # over morsels on every core
     )
     if steps.height == 0:
         return {"traces": traces.height, "by_phase": [], "by_member_phase": [], "by_op_phase": []}
