@@ -71,10 +71,6 @@ class Catalogue:
                 names.update(m.groups)
         return sorted(names)
 
-    def kinds_with(self, name: str) -> list[str]:
-        """The kinds that can carry field ``name``."""
-        return [k for k in self.kinds if name in self.kind_fields(k)]
-
     def subsystem_of(self) -> dict[str, str]:
         return {m.kind: m.subsystem for m in self.messages}
 
