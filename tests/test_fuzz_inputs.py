@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gather.archive import open_bundle
-from gather.bundle import load_bundle
+from gather.bundle import Prefetch, load_bundle
 from gather.errors import BundleError
 from gather.etcd_info import read_etcd_info
 from tests import real_lines as R
@@ -87,3 +87,35 @@ def test_damaged_archives_never_raise_anything_but_a_bundle_error(kind, keep, fl
         except BundleError:
             return
         assert bundle.damaged or bundle.events.height >= 0
+
+
+def _loaded(path: Path, prefetched: bool):
+    """(kind -> events, per-file stats and problems, bundle problems), or the BundleError's text."""
+    try:
+        if prefetched:
+            with Prefetch() as prefetch, open_bundle(path, on_file=prefetch.offer) as opened:
+                bundle = load_bundle(opened, path.name, prefetch=prefetch)
+        else:
+            with open_bundle(path) as opened:
+                bundle = load_bundle(opened, path.name)
+    except BundleError as exc:
+        return str(exc)
+    events = {kind: frame.to_dicts() for kind, frame in bundle.kind_events.items()}
+    return events, [(f.file, f.stats, f.problems) for f in bundle.log_files], bundle.problems, bundle.damaged
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(sorted(ARCHIVES)),
+    st.floats(0.0, 1.0),
+    st.lists(st.tuples(st.floats(0.0, 0.999), st.integers(0, 255)), max_size=4),
+)
+def test_damaged_archives_read_the_same_whether_logs_parse_while_unpacking_or_after(kind, keep, flips):
+    data = bytearray(ARCHIVES[kind][: int(len(ARCHIVES[kind]) * keep)])
+    for where, byte in flips:
+        if data:
+            data[int(where * len(data))] = byte
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / f"bundle.{kind}"
+        path.write_bytes(bytes(data))
+        assert _loaded(path, prefetched=True) == _loaded(path, prefetched=False)
