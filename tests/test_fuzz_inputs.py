@@ -67,20 +67,29 @@ def _archive(kind: str) -> bytes:
 ARCHIVES = {kind: _archive(kind) for kind in ("tar.gz", "tar.xz", "tar", "zip")}
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
+# an archive kind, the share of it kept (a truncation), and bytes overwritten at relative positions
+DAMAGE = (
     st.sampled_from(sorted(ARCHIVES)),
     st.floats(0.0, 1.0),
     st.lists(st.tuples(st.floats(0.0, 0.999), st.integers(0, 255)), max_size=4),
 )
-def test_damaged_archives_never_raise_anything_but_a_bundle_error(kind, keep, flips):
+
+
+def _damaged(directory: str, kind: str, keep: float, flips: list[tuple[float, int]]) -> Path:
     data = bytearray(ARCHIVES[kind][: int(len(ARCHIVES[kind]) * keep)])
     for where, byte in flips:
         if data:
             data[int(where * len(data))] = byte
+    path = Path(directory) / f"bundle.{kind}"
+    path.write_bytes(bytes(data))
+    return path
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(*DAMAGE)
+def test_damaged_archives_never_raise_anything_but_a_bundle_error(kind, keep, flips):
     with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / f"bundle.{kind}"
-        path.write_bytes(bytes(data))
+        path = _damaged(d, kind, keep, flips)
         try:
             with open_bundle(path) as opened:
                 bundle = load_bundle(opened, path.name)
@@ -105,17 +114,8 @@ def _loaded(path: Path, prefetched: bool):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.sampled_from(sorted(ARCHIVES)),
-    st.floats(0.0, 1.0),
-    st.lists(st.tuples(st.floats(0.0, 0.999), st.integers(0, 255)), max_size=4),
-)
+@given(*DAMAGE)
 def test_damaged_archives_read_the_same_whether_logs_parse_while_unpacking_or_after(kind, keep, flips):
-    data = bytearray(ARCHIVES[kind][: int(len(ARCHIVES[kind]) * keep)])
-    for where, byte in flips:
-        if data:
-            data[int(where * len(data))] = byte
     with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / f"bundle.{kind}"
-        path.write_bytes(bytes(data))
+        path = _damaged(d, kind, keep, flips)
         assert _loaded(path, prefetched=True) == _loaded(path, prefetched=False)
