@@ -7,6 +7,7 @@ the user: every failure is one line saying what and where.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -15,8 +16,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
+
+try:  # typer 0.29 and later carry their own copy of click; older ones use click itself
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as click_errors
 
 from analyze.model import build_analysis
 from analyze.outputs import analysis_id, render_all, write_outputs
@@ -173,23 +178,23 @@ def _analyse_and_write(
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        result = app(args=argv, prog_name="etcd-perf", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:
-        # `etcd-perf` with no arguments: the help text, and the "could not analyse" code.
-        ctx = exc.ctx
-        print(ctx.get_help() if ctx is not None else str(exc), file=sys.stderr)
+    args = sys.argv[1:] if argv is None else argv
+    if not args:  # the help, on stderr, and the "could not analyse" code, whichever click is installed
+        with contextlib.redirect_stdout(sys.stderr):
+            app(args=["--help"], prog_name="etcd-perf", standalone_mode=False)
         sys.exit(EXIT_UNUSABLE)
-    except click.exceptions.UsageError as exc:
+    try:
+        result = app(args=args, prog_name="etcd-perf", standalone_mode=False)
+    except click_errors.UsageError as exc:
         print(f"etcd-perf: {exc.format_message()}", file=sys.stderr)
         sys.exit(EXIT_UNUSABLE)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         print("etcd-perf: interrupted", file=sys.stderr)
         sys.exit(EXIT_UNUSABLE)
     except BundleError as exc:
         print(f"etcd-perf: {exc}", file=sys.stderr)
         sys.exit(EXIT_UNUSABLE)
-    except click.exceptions.ClickException as exc:
+    except click_errors.ClickException as exc:
         print(f"etcd-perf: {exc.format_message()}", file=sys.stderr)
         sys.exit(EXIT_UNUSABLE)
     except OSError as exc:

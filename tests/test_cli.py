@@ -130,6 +130,7 @@ def test_unusable_input_or_bad_options_exit_3_with_one_line_and_no_traceback(arg
     r = run(*args, cwd=tmp_path)
     assert r.returncode == 3, (r.returncode, r.stderr)
     assert "Traceback" not in r.stderr + r.stdout
+    assert "internal error" not in r.stderr, r.stderr  # a user's mistake is not our bug
     if args:
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
