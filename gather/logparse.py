@@ -338,24 +338,29 @@ def _assign_rules(cand: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
         schema={"needle": pl.String, "fmt": pl.String, "_rule": pl.Int32},
         orient="row",
     )
+    # the entry depends on the message and format alone, and most messages repeat (a slow cluster logs
+    # "apply request took too long" thousands of times): each distinct pair is matched once
+    pairs = cand.select("fmt", "text").unique().with_row_index("_pair")
     hits = (
-        cand.select("line", "fmt", "text", needle=pl.col("text").str.extract_many(catalogue.needles, overlapping=True))
+        pairs.with_columns(needle=pl.col("text").str.extract_many(catalogue.needles, overlapping=True))
         .explode("needle")
         .filter(pl.col("needle").is_not_null())
-        .unique(["line", "needle"])
+        .unique(["_pair", "needle"])
         .join(table, on=["needle", "fmt"])
     )
     matched = pl.collect_all(
         [
-            rows.lazy().filter(pl.col("text").str.contains(catalogue.messages[idx].match)).select("line", "_rule")
+            rows.lazy().filter(pl.col("text").str.contains(catalogue.messages[idx].match)).select("_pair", "_rule")
             for (idx,), rows in hits.partition_by("_rule", as_dict=True).items()
         ]
     )
     if not matched:
         return cand.clear().with_columns(_rule=pl.lit(None, dtype=pl.Int32))
-    first = pl.concat(matched).group_by("line").agg(pl.col("_rule").min())
-    # joined on the line numbers alone: the wide frame (raw text) is not copied
-    rule = cand.select("line").join(first, on="line", how="left", maintain_order="left")["_rule"]
+    first = pairs.join(
+        pl.concat(matched).group_by("_pair").agg(pl.col("_rule").min()), on="_pair", how="inner"
+    ).select("fmt", "text", "_rule")
+    # joined on the message alone: the wide frame (raw text) is not copied
+    rule = cand.select("fmt", "text").join(first, on=["fmt", "text"], how="left", maintain_order="left")["_rule"]
     return cand.with_columns(rule).filter(pl.col("_rule").is_not_null())
 
 
