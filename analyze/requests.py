@@ -46,37 +46,60 @@ def _operation() -> pl.Expr:
     )
 
 
+# what a slow request's description depends on: the logged texts, never its time or member
+REQUEST_TEXT = ["request", "response", "response_type", "prefix"]
+
+
 def slow_requests(events: pl.DataFrame) -> pl.DataFrame:
-    """One row per logged slow request with what it was: operation, resource, namespace, sizes."""
-    rows = events.lazy().filter(pl.col("kind").is_in(["apply_slow", "request_stats"]))
+    """One row per logged slow request with what it was: operation, resource, namespace, sizes.
+
+    A slow cluster logs the same few requests thousands of times (lease renewals, the same lists), so
+    each distinct request text is parsed once and joined back."""
+    rows = events.filter(pl.col("kind").is_in(["apply_slow", "request_stats"]))
     key = pl.col("request").str.extract(KEY, 1)
     response = pl.col("response").fill_null("")
-    # streaming: the regexes run over morsels on every core, not over one chunk on one
-    return rows.select(
-        "member",
-        "ts",
-        "file",
-        "line",
-        "kind",
-        "took_ms",
-        _operation().alias("operation"),
-        key.alias("key"),
-        key.str.extract(RESOURCE, 1).fill_null("(other keys)").alias("resource"),
-        key.str.extract(NAMESPACED, 1).alias("namespace"),
-        # the gRPC method when logged (request stats); else the read-only prefix of the apply line
-        pl.when(pl.col("response_type").is_not_null())
-        .then(pl.col("response_type").str.ends_with("/Range"))
-        .otherwise(pl.col("prefix").fill_null("") == "read-only range ")
-        .alias("read_only"),
-        pl.coalesce(
-            response.str.extract(r"range_response_count:(\d+)", 1).cast(pl.Int64, strict=False),
-            pl.col("response_count"),
-        ).alias("response_count"),
-        pl.coalesce(response.str.extract(r"size:(\d+)", 1).cast(pl.Int64, strict=False), pl.col("response_size")).alias(
-            "response_size"
-        ),
-        pl.col("error").alias("error"),
-    ).collect(engine="streaming")
+    described = (
+        rows.select(REQUEST_TEXT)
+        .unique()
+        .lazy()
+        .select(
+            *REQUEST_TEXT,
+            _operation().alias("operation"),
+            key.alias("key"),
+            key.str.extract(RESOURCE, 1).fill_null("(other keys)").alias("resource"),
+            key.str.extract(NAMESPACED, 1).alias("namespace"),
+            # the gRPC method when logged (request stats); else the read-only prefix of the apply line
+            pl.when(pl.col("response_type").is_not_null())
+            .then(pl.col("response_type").str.ends_with("/Range"))
+            .otherwise(pl.col("prefix").fill_null("") == "read-only range ")
+            .alias("read_only"),
+            response.str.extract(r"range_response_count:(\d+)", 1).cast(pl.Int64, strict=False).alias("_count"),
+            response.str.extract(r"size:(\d+)", 1).cast(pl.Int64, strict=False).alias("_size"),
+        )
+        .collect()
+    )
+    return (
+        rows.select(
+            "member", "ts", "file", "line", "kind", "took_ms", *REQUEST_TEXT, "response_count", "response_size", "error"
+        )
+        .join(described, on=REQUEST_TEXT, how="left", nulls_equal=True, maintain_order="left")
+        .select(
+            "member",
+            "ts",
+            "file",
+            "line",
+            "kind",
+            "took_ms",
+            "operation",
+            "key",
+            "resource",
+            "namespace",
+            "read_only",
+            pl.coalesce("_count", "response_count").alias("response_count"),
+            pl.coalesce("_size", "response_size").alias("response_size"),
+            "error",
+        )
+    )
 
 
 def _ranked(frame: pl.DataFrame, by: list[str]) -> list[dict]:

@@ -31,21 +31,23 @@ PHASES = {
 
 def decompose(events: pl.DataFrame) -> dict:
     traces = events.filter((pl.col("kind") == "trace") & pl.col("steps").is_not_null())
-    steps = (
-        traces.lazy()
-        .select(
-            "member", "op", pl.col("took_ms").alias("trace_ms"), pl.col("steps").str.extract_all(STEP).alias("step")
-        )
+    # each distinct list of steps is split once (a busy cluster traces the same request many times)
+    split = (
+        traces.select("steps")
+        .unique()
+        .lazy()
+        .with_columns(step=pl.col("steps").str.extract_all(STEP))
         .explode("step")
         .filter(pl.col("step").is_not_null())
         .with_columns(parts=pl.col("step").str.extract_groups(STEP))  # one regex pass, both groups
-        .with_columns(
+        .select(
+            "steps",
             name=pl.col("parts").struct.field("1"),
             ms=duration_ms(pl.col("parts").struct.field("2")),
         )
         .with_columns(phase=pl.col("name").replace_strict(PHASES, default="other"))
-        .collect(engine="streaming")  # over morsels on every core
     )
+    steps = traces.lazy().select("member", "op", "steps").join(split, on="steps").collect()
     if steps.height == 0:
         return {"traces": traces.height, "by_phase": [], "by_member_phase": [], "by_op_phase": []}
 
