@@ -147,7 +147,9 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
     ids = _member_ids(bundle)
     leader_id = _leader_id(bundle)
     fsync = per_member(fsyncs, ["wal_fsync_slow"], "took_ms")
-    apply = per_member(bundle.of("apply_slow").filter(in_window(window)), ["apply_slow"], "took_ms")
+    apply = per_member(
+        bundle.of("apply_slow", columns=["kind", "took_ms"]).filter(in_window(window)), ["apply_slow"], "took_ms"
+    )
     kinds_count = {
         k: _counts(events, [k])
         for k in (
@@ -162,7 +164,11 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
     }
     readindex = _counts(events, ["readindex_slow", "readindex_timeout"])
     network = _counts(events, NETWORK_KINDS)
-    hb_max = _max_by_member(bundle.of("heartbeat_slow").filter(in_window(window)), ["heartbeat_slow"], "exceeded_ms")
+    hb_max = _max_by_member(
+        bundle.of("heartbeat_slow", columns=["kind", "exceeded_ms"]).filter(in_window(window)),
+        ["heartbeat_slow"],
+        "exceeded_ms",
+    )
     mm = metric_measures.compute(bundle.metrics, window)
     drift_max = _max_by_member(bundle.of("clock_drift").filter(in_window(window)), ["clock_drift"], "drift_ms")
 

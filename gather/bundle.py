@@ -90,12 +90,16 @@ class Bundle:
         # rows by four keys costs its own size again in memory
         return pl.concat(parts, how="vertical", rechunk=True)
 
-    def of(self, *kinds: str) -> pl.DataFrame:
+    def of(self, *kinds: str, columns: list[str] | None = None) -> pl.DataFrame:
         """The events of these kinds, in time order, with the base columns and every field of those kinds
-        (the schema comes from the catalogue, so it is the same whether or not a kind occurred)."""
+        (the schema comes from the catalogue, so it is the same whether or not a kind occurred). With
+        ``columns``, only those (and the time-order keys): the big text fields are then never copied."""
         schema = {c: t for c, t in bundle_event_schema(self.catalogue).items() if c in EVENT_BASE}
         for kind in kinds:
             schema.update(bundle_event_schema(self.catalogue, kind))
+        if columns is not None:
+            keep = set(columns) | set(EVENT_ORDER)
+            schema = {c: t for c, t in schema.items() if c in keep}
         parts = []
         for kind in sorted(set(kinds)):
             frame = self.kind_events.get(kind)

@@ -356,9 +356,9 @@ def _assign_rules(cand: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
     )
     if not matched:
         return cand.clear().with_columns(_rule=pl.lit(None, dtype=pl.Int32))
-    first = pairs.join(
-        pl.concat(matched).group_by("_pair").agg(pl.col("_rule").min()), on="_pair", how="inner"
-    ).select("fmt", "text", "_rule")
+    first = pairs.join(pl.concat(matched).group_by("_pair").agg(pl.col("_rule").min()), on="_pair", how="inner").select(
+        "fmt", "text", "_rule"
+    )
     # joined on the message alone: the wide frame (raw text) is not copied
     rule = cand.select("fmt", "text").join(first, on=["fmt", "text"], how="left", maintain_order="left")["_rule"]
     return cand.with_columns(rule).filter(pl.col("_rule").is_not_null())
