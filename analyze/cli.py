@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as click_errors
 
 from analyze.model import build_analysis
-from analyze.outputs import analysis_id, render_all, write_outputs
+from analyze.outputs import analysis_id, detail_areas, detail_rows, render_all, write_outputs
 from analyze.progress import Progress
 from analyze.redact import REDACTED_SOURCE, Redactor
 from analyze.render import render_json, render_markdown, render_text
@@ -164,13 +164,14 @@ def _analyse_and_write(
         )
     window = bundle_window(loaded, duration, since, until)
     t1 = time.perf_counter()
-    analysis = build_analysis(loaded, window, rules)
+    areas = detail_areas(loaded, window)
+    analysis = build_analysis(loaded, window, rules, quote_also=detail_rows(areas))
     timings["analyse"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     redactor = Redactor.for_bundle(loaded) if redact else None
     if redactor is not None:
         analysis, label = redactor.analysis(analysis), REDACTED_SOURCE
-    files = render_all(loaded, window, analysis, export_html, redactor)
+    files = render_all(loaded, window, analysis, export_html, redactor, areas)
     out_dir = output if output is not None else Path(".work") / "etcd-analysis" / analysis_id(label, analysis)
     write_outputs(out_dir, files)
     timings["render"] = time.perf_counter() - t2

@@ -61,16 +61,20 @@ def _future_events(bundle: Bundle) -> int:
     return bundle.events.filter(pl.col("ts") > bundle.collected_at + FUTURE_SLACK).height
 
 
-def fill_excerpts(analysis: dict, bundle: Bundle) -> None:
+def fill_excerpts(analysis: dict, bundle: Bundle, quote_also: pl.DataFrame | None = None) -> None:
     """Quote the log lines the analysis cites. The events frame keeps file and line only (a gigabyte
-    of logs would not fit twice in memory); the lines are read back here, once per quoted file."""
+    of logs would not fit twice in memory); the lines are read back here, once per quoted file, with
+    ``quote_also`` (the lines the reports will quote next) in the same read."""
     entries = _quoted(analysis)
-    if not entries:
-        return
     wanted = pl.DataFrame(
         {"file": [e["file"] for e in entries], "line": [e["line"] for e in entries]},
         schema={"file": pl.String, "line": pl.UInt64},
     )
+    if quote_also is not None and quote_also.height:
+        also = quote_also.select(pl.col("file").cast(pl.String), pl.col("line").cast(pl.UInt64))
+        bundle.excerpts(pl.concat([wanted, also]).unique())  # one read of each log; the bundle keeps the lines
+    if not entries:
+        return
     found = bundle.excerpts(wanted.unique())
     text = {(f, ln): x for f, ln, x in found.select("file", "line", "excerpt").iter_rows()}
     for e in entries:
@@ -302,7 +306,11 @@ def _headline(status: str, findings: list[Finding]) -> str:
     return top.message[0].upper() + top.message[1:] + "."
 
 
-def build_analysis(bundle: Bundle, window: Window, rules: tuple[Rule, ...]) -> dict:
+def build_analysis(
+    bundle: Bundle, window: Window, rules: tuple[Rule, ...], quote_also: pl.DataFrame | None = None
+) -> dict:
+    """The analysis of ``bundle`` over ``window``. ``quote_also``: more lines (file, line) to read from the
+    bundle along with those the findings cite, so that each log is scanned once per run."""
     view = measure(bundle, window)
     kpis, findings = evaluate(bundle, window, view, rules)
     deep, causes, requests = _deep(bundle, window, view)
@@ -396,5 +404,5 @@ def build_analysis(bundle: Bundle, window: Window, rules: tuple[Rule, ...]) -> d
             "archive_members_refused": bundle.refused,
         },
     }
-    fill_excerpts(result, bundle)
+    fill_excerpts(result, bundle, quote_also)
     return result

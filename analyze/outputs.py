@@ -71,22 +71,36 @@ def analysis_id(source: str, analysis: dict) -> str:
     return f"{name[:80]}-{stamp}"
 
 
-def _detail_files(bundle: Bundle, window: Window) -> dict[str, bytes]:
-    """The raw lines behind each area, quoted from the bundle in one read per log file: the most recent
-    DETAIL_LINES of each (the bundle has the rest; a gigabyte of logs would otherwise be copied out)."""
+DetailAreas = dict[str, tuple[pl.DataFrame, int]]  # area -> (the rows its file quotes, rows left out)
+
+
+def detail_areas(bundle: Bundle, window: Window) -> DetailAreas:
+    """The rows each detail file quotes: the most recent DETAIL_LINES of its area in the window (the
+    bundle has the rest; a gigabyte of logs would otherwise be copied out)."""
     rows = bundle.events.filter(in_window(window)).select("ts", "member", "kind", "file", "line")
-    areas = {
-        name: rows.filter(pl.col("kind").is_in(ks)).sort("ts", "member", "file", "line")
-        for name, ks in DETAIL_KINDS.items()
-    }
     # only the quoted rows become text (categorical sorts as its text does)
     text = [pl.col(c).cast(pl.String) for c in ("member", "kind", "file")]
-    kept = {name: area.tail(DETAIL_LINES).with_columns(text) for name, area in areas.items()}
-    quoted = bundle.excerpts(pl.concat(list(kept.values())))
+    areas: DetailAreas = {}
+    for name, ks in DETAIL_KINDS.items():
+        area = rows.filter(pl.col("kind").is_in(ks)).sort("ts", "member", "file", "line")
+        kept = area.tail(DETAIL_LINES).with_columns(text)
+        areas[name] = (kept, area.height - kept.height)
+    return areas
+
+
+def detail_rows(areas: DetailAreas) -> pl.DataFrame:
+    """Every row the detail files quote, to be read with the findings' evidence in one pass."""
+    return pl.concat([kept for kept, _ in areas.values()])
+
+
+def _detail_files(bundle: Bundle, window: Window, areas: DetailAreas | None = None) -> dict[str, bytes]:
+    """The raw lines behind each area, quoted from the bundle in one read per log file."""
+    areas = detail_areas(bundle, window) if areas is None else areas
+    quoted = bundle.excerpts(detail_rows(areas))
     files = {}
-    for name, area in kept.items():
-        lines = area.join(quoted, on=["ts", "member", "kind", "file", "line"], how="left", maintain_order="left")
-        files[name] = _detail_lines(lines, areas[name].height - area.height)
+    for name, (kept, left_out) in areas.items():
+        lines = kept.join(quoted, on=["ts", "member", "kind", "file", "line"], how="left", maintain_order="left")
+        files[name] = _detail_lines(lines, left_out)
     return files
 
 
@@ -145,10 +159,15 @@ def _topology(analysis: dict) -> bytes:
 
 
 def render_all(
-    bundle: Bundle, window: Window, analysis: dict, export_html: bool, redactor: Redactor | None = None
+    bundle: Bundle,
+    window: Window,
+    analysis: dict,
+    export_html: bool,
+    redactor: Redactor | None = None,
+    areas: DetailAreas | None = None,
 ) -> dict[str, bytes]:
     """Every report file. With a redactor, ``analysis`` is the redacted one and the raw lines of the
-    detail files are redacted here."""
+    detail files are redacted here. ``areas`` are the detail files' rows when already chosen."""
     files = {
         "executive_performance_report.txt": render_text(analysis).encode("utf-8"),
         "analysis.json": render_json(analysis),
@@ -156,7 +175,7 @@ def render_all(
         "cluster_topology.json": _topology(analysis),
         "db_status_summary.txt": _db_status(analysis),
     }
-    details = _detail_files(bundle, window)
+    details = _detail_files(bundle, window, areas)
     if redactor is not None:
         details = {name: redactor.text(data.decode("utf-8")).encode("utf-8") for name, data in details.items()}
     files.update(details)

@@ -76,6 +76,10 @@ class Bundle:
     refused: int = 0  # archive members not extracted (unsafe paths, links, devices, FIFOs)
     sources: dict[str, LogSource] = field(default_factory=dict)
     catalogue: Catalogue = field(default_factory=default_catalogue)
+    # lines already read back for quoting: file, line, excerpt
+    _quoted: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema=QUOTED_SCHEMA), init=False, repr=False, compare=False
+    )
 
     @cached_property
     def events(self) -> pl.DataFrame:
@@ -114,19 +118,24 @@ class Bundle:
 
     def excerpts(self, rows: pl.DataFrame) -> pl.DataFrame:
         """``rows`` (with ``file`` and ``line``) plus ``excerpt``, the text of that line, read back from the
-        bundle once per file: events keep only where they were found, never the whole line."""
+        bundle once per file: events keep only where they were found, never the whole line.
+
+        Lines read are kept, so a report that asks for the lines of all its parts at once (the findings'
+        evidence and the detail files) scans each file once, and later asks read nothing again."""
         rows = rows.with_columns(pl.col("file").cast(pl.String), pl.col("line").cast(pl.UInt64))
         wanted = rows.select("file", "line").unique()
-        found = [pl.DataFrame(schema={"line": pl.UInt64, "excerpt": pl.String, "file": pl.String})]
+        if self._quoted.height:
+            wanted = wanted.join(self._quoted.select("file", "line"), on=["file", "line"], how="anti")
+        found = [self._quoted]
         for (file,), part in sorted(wanted.partition_by("file", as_dict=True).items()):
             source = self.sources.get(file)
             if source is None or not source.path.exists():
                 continue
             lines = pl.scan_lines(source.path, name="raw").with_row_index("line", offset=1)
             text = excerpts(lines, source.join_partials, part["line"])
-            found.append(text.with_columns(file=pl.lit(file)))
-        table = pl.concat(found, how="vertical")
-        return rows.join(table, on=["file", "line"], how="left", maintain_order="left")
+            found.append(text.with_columns(file=pl.lit(file)).select(list(QUOTED_SCHEMA)))
+        self._quoted = pl.concat(found, how="vertical")
+        return rows.join(self._quoted, on=["file", "line"], how="left", maintain_order="left")
 
     @property
     def log_span(self) -> tuple[datetime | None, datetime | None]:
@@ -301,6 +310,7 @@ def _pod_specs(layout: Layout, problems: list[str]) -> dict[str, PodSpec]:
 
 EVENT_BASE = ["ts", "member", "file", "file_kind", "file_order", "line", "level", "fmt", "kind", "subsystem"]
 EVENT_ORDER = ["ts", "member", "file_order", "line"]
+QUOTED_SCHEMA = {"file": pl.String, "line": pl.UInt64, "excerpt": pl.String}
 # few distinct values each: categorical (4 bytes a row) rather than text (16 bytes a row even when short)
 CATEGORICAL = ["member", "file", "file_kind", "level", "fmt", "kind", "subsystem"]
 

@@ -1,6 +1,9 @@
 """The per-area detail files quote the bundle's lines, the most recent DETAIL_LINES of each area, and
 say how many earlier ones they leave to the bundle."""
 
+import json
+import re
+
 import pytest
 
 from analyze import outputs
@@ -31,3 +34,22 @@ def test_a_capped_area_keeps_the_most_recent_lines_and_says_so(tmp_path, capsys,
         "the bundle has them all"
     )
     assert capped[1:] == full[-2:]
+
+
+def test_each_log_is_read_back_once_for_the_evidence_and_the_detail_files_together(tmp_path, capsys, monkeypatch):
+    from gather import bundle as bundle_module
+
+    reads: list[int] = []
+    real = bundle_module.excerpts
+
+    def counting(lines, join_partials, wanted):
+        reads.append(len(wanted))
+        return real(lines, join_partials, wanted)
+
+    monkeypatch.setattr(bundle_module, "excerpts", counting)
+    files = run(tmp_path, capsys)
+    quoted = {m.group(1) for text in files.values() for m in re.finditer(r"^\S+ \S+ \S+ (\S+):\d+ ", text, re.M)}
+    report = json.loads((tmp_path / "analysis.json").read_text())
+    cited = {e["file"] for f in report["findings"] for e in f["evidence"] if e["file"] in quoted}
+    assert quoted and cited  # the findings cite lines of logs the detail files quote too
+    assert len(reads) == len(quoted), reads  # yet each log is read back once
