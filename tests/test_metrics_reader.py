@@ -7,7 +7,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gather.metrics import parse_samples, read_metrics_file
+from gather.metrics import SAMPLE_LINE, parse_samples, read_metrics_file, sample_parts
 
 # Lines as the lab's Prometheus dump writes them (promtool dump-openmetrics format)
 DUMP = """\
@@ -74,3 +74,56 @@ def test_junk_lines_are_counted_not_fatal():
 def test_any_text_parses_without_error(lines):
     frame, bad = parse_samples("".join(line + "\n" for line in lines).encode(), "openmetrics dump", "s", None)
     assert frame.height + bad <= len(lines)
+
+
+SAMPLE_PIECES = st.sampled_from(
+    [
+        "m",
+        "etcd_x_total",
+        "{",
+        "}",
+        '"',
+        "=",
+        ",",
+        "le",
+        '"0.5"',
+        " ",
+        "\t",
+        "  ",
+        "1",
+        "2.5",
+        "+Inf",
+        "-1e3",
+        "é",
+        "x y",
+    ]
+)
+
+
+TOKEN = st.text(alphabet='ab1.} "{=,\té', max_size=6)
+# shaped like a sample, with braces, quotes and blanks where they make the split ambiguous
+SHAPED = st.builds(
+    lambda name, labels, sep, value, ts: f"{name}{labels}{sep}{value}{ts}",
+    st.sampled_from(["m", "etcd_x_total", "", "1m"]),
+    st.one_of(st.just(""), st.builds(lambda t: "{" + t + "}", TOKEN)),
+    st.sampled_from([" ", "\t", "  ", ""]),
+    TOKEN,
+    st.one_of(st.just(""), TOKEN.map(lambda t: " " + t)),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    lines=st.lists(
+        st.one_of(SHAPED, st.lists(SAMPLE_PIECES, max_size=12).map("".join)),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_sample_parts_are_the_sample_patterns_groups_on_any_line(lines):
+    """The fast split of a sample line (a plain match, then captures only in the short rest) gives
+    exactly what the full pattern's captures give, on well-formed and damaged lines alike."""
+    frame = pl.DataFrame({"raw": lines})
+    fast = sample_parts(frame.lazy()).collect()
+    full = frame.select(pl.col("raw").str.extract_groups(SAMPLE_LINE).alias("m")).unnest("m")
+    assert fast.equals(full), pl.concat([frame, fast.rename(lambda c: "fast" + c), full], how="horizontal")
