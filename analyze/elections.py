@@ -91,6 +91,7 @@ def fsync_spans(fsync: dict, at: datetime) -> bool:
 
 
 QUIET_MARGIN = timedelta(milliseconds=50)
+DISK_STREAK = timedelta(seconds=1)  # WAL fsyncs run back to back: the one before ends as the next starts
 
 
 def paused_through(fsync: dict, member_events: pl.DataFrame, at: datetime) -> bool:
@@ -98,14 +99,21 @@ def paused_through(fsync: dict, member_events: pl.DataFrame, at: datetime) -> bo
 
     Both leave one slow fsync spanning the election. On a slow disk the process keeps running and
     logs while its fsync crawls (ReadIndex retries, slow requests); a paused process logs nothing at
-    all until it wakes. Seen in the lab: every throttled-disk fsync had 3 to 17 events inside it,
-    every frozen one none.
+    all until it wakes. Seen in the lab: throttled-disk fsyncs mostly had 3 to 17 events inside them,
+    frozen ones none. A throttled disk can also leave a quiet fsync (nothing else to log meanwhile),
+    but then the fsync before it was slow too, ending just as this one began: the disk was already
+    slow, which a pause does not explain.
     """
     if not fsync_spans(fsync, at):
         return False
     started = fsync["ts"] - timedelta(milliseconds=fsync["took_ms"] or 0)
     inside = member_events.filter(pl.col("ts").is_between(started + QUIET_MARGIN, fsync["ts"] - QUIET_MARGIN))
-    return inside.height == 0
+    if inside.height:
+        return False
+    slow_before = member_events.filter(
+        (pl.col("kind") == "wal_fsync_slow") & pl.col("ts").is_between(started - DISK_STREAK, started + QUIET_MARGIN)
+    )
+    return slow_before.height == 0
 
 
 def frozen_fsyncs(events: pl.DataFrame, fsyncs: pl.DataFrame, elections: list[Election]) -> dict[str, int]:

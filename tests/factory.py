@@ -14,6 +14,7 @@ SILENT_FREEZE = REPO / "tests" / "data" / "lab-3.4.23-silent-freeze"
 HEALTHY_LEADER_FROZEN = REPO / "tests" / "data" / "lab-3.5.16-healthy-leader-frozen"
 THROTTLED_LEADER_ONE_FSYNC = REPO / "tests" / "data" / "lab-3.5.16-throttled-leader-one-fsync"
 FROZEN_AFTER_THROTTLE = REPO / "tests" / "data" / "lab-3.5.16-frozen-after-throttle"
+QUIET_THROTTLED_FSYNC = REPO / "tests" / "data" / "lab-3.5.16-quiet-throttled-fsync"
 IMAGE_DIR = "quay-io-openshift-release-dev-ocp-v4-0-art-dev-sha256-" + "0" * 64
 
 

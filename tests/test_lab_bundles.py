@@ -24,6 +24,7 @@ from tests.factory import (
     FROZEN_FSYNC,
     HEALTHY_LEADER_FROZEN,
     LAB_34,
+    QUIET_THROTTLED_FSYNC,
     SAMPLE,
     SHARED_LAB_35,
     SILENT_FREEZE,
@@ -39,6 +40,7 @@ LABS = [
     pytest.param("healthy-leader-frozen", id="ci-lab-etcd-3.5.16-healthy-leader-frozen"),
     pytest.param("throttled-leader-one-fsync", id="ci-lab-etcd-3.5.16-throttled-leader-one-fsync"),
     pytest.param("frozen-after-throttle", id="ci-lab-etcd-3.5.16-frozen-after-throttle"),
+    pytest.param("quiet-throttled-fsync", id="ci-lab-etcd-3.5.16-quiet-throttled-fsync"),
     pytest.param("fresh", id="fresh-lab-via-collect.sh", marks=pytest.mark.lab),
 ]
 
@@ -54,6 +56,8 @@ def lab(request):
         return SILENT_FREEZE / "bundle.tar.gz", SILENT_FREEZE / "ground_truth.jsonl"
     if request.param == "frozen-after-throttle":
         return FROZEN_AFTER_THROTTLE / "bundle.tar.gz", FROZEN_AFTER_THROTTLE / "ground_truth.jsonl"
+    if request.param == "quiet-throttled-fsync":
+        return QUIET_THROTTLED_FSYNC / "bundle.tar.gz", QUIET_THROTTLED_FSYNC / "ground_truth.jsonl"
     if request.param == "throttled-leader-one-fsync":
         return THROTTLED_LEADER_ONE_FSYNC / "bundle.tar.gz", THROTTLED_LEADER_ONE_FSYNC / "ground_truth.jsonl"
     if request.param == "healthy-leader-frozen":
