@@ -53,6 +53,8 @@ class OpenedBundle:
 
 def _safe_name(name: str) -> PurePosixPath | None:
     """The member's relative path, or None when it could land outside the extraction dir."""
+    if "\x00" in name:  # no file system takes it (a damaged zip's salvaged header can carry one)
+        return None
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or any(part == ".." for part in path.parts) or name.startswith("/"):
         return None

@@ -251,6 +251,7 @@ CASES: dict[str, Case] = {
     "truncated .tar.xz": lambda t: (packed(t, "b.tar.xz", (d := _txz(t))[: len(d) * 2 // 3]), []),
     "truncated .zip": lambda t: (packed(t, "b.zip", (d := good_zip(t))[: len(d) * 2 // 3]), []),
     "zip member with ..": lambda t: (packed(t, "b.zip", _zip_with(f"../../{OUTSIDE}")), []),
+    "damaged zip with a NUL in a member name": lambda t: (packed(t, "b.zip", _damaged_zip_with_nul_name()), []),
     "archive over --max-bytes": lambda t: (packed(t, "b.tar.gz", good_tgz(t)), ["--max-bytes", "3000"]),
     "archive over --max-members": lambda t: (packed(t, "b.tar.gz", good_tgz(t)), ["--max-members", "1"]),
     # other files of the bundle
@@ -344,6 +345,13 @@ def _zip_with(evil: str) -> bytes:
     return buf.getvalue()
 
 
+def _damaged_zip_with_nul_name() -> bytes:
+    """A zip cut before its central directory (read back from the local headers), one of whose names
+    holds a NUL byte, which zipfile itself would have cut off at the NUL (found by hypothesis)."""
+    data = _zip_with("mg/evilXname.log").replace(b"evilXname", b"evil\x00name")
+    return data[: data.find(b"PK\x01\x02")]
+
+
 def test_the_suite_has_at_least_thirty_cases():
     assert len(CASES) >= 30
 
@@ -414,6 +422,7 @@ def test_a_damaged_bundle_is_analysed_as_far_as_readable_and_said_to_be_damaged(
         "tar hard link leading out",
         "tar with a device and a FIFO",
         "zip member with ..",
+        "damaged zip with a NUL in a member name",
     ],
 )
 def test_crafted_members_are_refused_reported_and_the_rest_analysed(name, tmp_path, capsys):
