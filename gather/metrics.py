@@ -150,7 +150,7 @@ def read_metrics_file(path: Path, rel: str, default_ts: datetime | None) -> tupl
             data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data)
             problems.append("gzip stream truncated; read what was readable")
     try:
-        data.decode("utf-8")  # valid as it is (nearly always): no copy to make
+        data.decode("utf-8")  # nearly always valid: then parsed as read, with no replaced and re-encoded copy
     except UnicodeDecodeError:
         data = data.decode("utf-8", errors="replace").encode("utf-8")
     if kind == "openmetrics dump" and data and not data.rstrip().endswith(b"# EOF"):
