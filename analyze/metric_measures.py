@@ -92,7 +92,9 @@ def _minute_buckets(samples: pl.DataFrame, start: int, end: int) -> pl.DataFrame
     Aligned to the end so the last minute before collection (often the worst) is never cut off.
     """
     count = (end - start) // MINUTE_MS
-    if count < 1:
+    if samples.height:  # minutes before the first sample are empty: a --since years back must not list them
+        count = min(count, (end - samples["ts_ms"].min()) // MINUTE_MS + 2)
+    if count < 1 or not samples.height:
         return pl.DataFrame(schema={"member": pl.String, "win": pl.Int64, "le": pl.Float64, "count": pl.Float64})
     ends = [end - k * MINUTE_MS for k in range(count)]
     windows = pl.DataFrame({"win": ends, "start_ms": [e - MINUTE_MS for e in ends], "end_ms": ends})

@@ -11,8 +11,11 @@ from __future__ import annotations
 import polars as pl
 
 from gather.durations import duration_ms
+from gather.logparse import json_unescape
 
-STEP = r"'([^']+)'[^(]*\(duration: ([^)]+)\)"
+# "trace[N] '<step>' <fields> (duration: <d>)". A step may hold an apostrophe ("get key's previous
+# created_revision and leaseID"): the step ends at the quote that a space follows.
+STEP = r"'((?:[^']|'[^ ])+)'.*?\(duration: ([^)]+)\)"
 PHASES = {
     "agreement among raft nodes before linearized reading": "raft agreement (ReadIndex)",
     "read index received": "raft agreement (ReadIndex)",
@@ -42,8 +45,9 @@ def decompose(events: pl.DataFrame) -> dict:
         .with_columns(parts=pl.col("step").str.extract_groups(STEP))  # one regex pass, both groups
         .select(
             "steps",
-            name=pl.col("parts").struct.field("1"),
-            ms=duration_ms(pl.col("parts").struct.field("2")),
+            # the steps are kept as the line's JSON text: escapes ("\u00b5s" from an ASCII-only writer) decoded here
+            name=json_unescape(pl.col("parts").struct.field("1")),
+            ms=duration_ms(json_unescape(pl.col("parts").struct.field("2"))),
         )
         .with_columns(phase=pl.col("name").replace_strict(PHASES, default="other"))
     )

@@ -32,11 +32,11 @@ def parse_time(text: str, option: str) -> datetime:
         value = value[:-1] + "+00:00"
     try:
         parsed = datetime.fromisoformat(value)
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
     except ValueError as exc:
         raise BundleError(f"{option} {text!r}: not an ISO 8601 time such as 2024-05-13T10:21:33Z") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    except OverflowError as exc:  # a zone offset that moves the time past year 1 or 9999
+        raise BundleError(f"{option} {text!r}: out of the range of dates") from exc
 
 
 def parse_duration_option(text: str) -> float | None:
@@ -73,7 +73,10 @@ def resolve_window(
         start = first_log
         label = "all logs"
     elif end is not None:
-        start = end - timedelta(minutes=minutes)
+        try:
+            start = end - timedelta(minutes=minutes)
+        except OverflowError:  # longer than the calendar: every log line is in it
+            start = datetime.min.replace(tzinfo=UTC)
         label = f"last {minutes:g} min before {'--until' if until else 'collection'}"
     else:
         start = None

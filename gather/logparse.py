@@ -366,7 +366,13 @@ def _assign_rules(cand: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
 
 def _rule_sources(rule: MessageRule, types: dict[str, str]) -> list[pl.Expr]:
     """Stage 1: the raw text of each field the rule fills, one column each (``_j_*``, ``_g``)."""
-    exprs = [_json_text(key, types[name]).alias(f"_j_{name}") for name, key in sorted(rule.json.items())]
+    exprs = [
+        # a duration's "µ" is "\u00b5" where a writer escaped non-ASCII (a log shipper re-encoding the line)
+        (json_unescape(_json_text(key, typ)) if (typ := types[name]) == "duration" else _json_text(key, typ)).alias(
+            f"_j_{name}"
+        )
+        for name, key in sorted(rule.json.items())
+    ]
     if rule.groups:
         exprs.append(pl.col("text").str.extract_groups(rule.match).alias("_g"))
     return exprs

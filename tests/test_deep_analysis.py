@@ -1,14 +1,18 @@
 """Deep analysis from real lines: what was slow, where traced time went, what coincided, is the cluster sane."""
 
+import json
+
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from analyze.capacity import capacity
 from analyze.consistency import consistency
 from analyze.measures import measure
 from analyze.requests import attribution, slow_requests
 from analyze.timeline import correlations, minutes
-from analyze.traces import decompose
+from analyze.traces import PHASES, decompose
 from analyze.window import Window, bundle_window
 from gather.archive import open_bundle
 from gather.bundle import load_bundle
@@ -32,6 +36,15 @@ TRACE_PUT = (
     '}","duration":"102.469459ms","start":"2021-11-16T02:23:01.623+0800","end":"2021-11-16T02:23:01.725+0800","steps":'
     "[\"trace[214976224] 'process raft request'  (duration: 25.521542ms)\",\"trace[214976224] 'marshal mvccpb.KeyValue'"
     '  (duration: 76.424667ms)"],"step_count":2}'
+)
+# etcd 3.4.23 in the project's lab (tests/data/lab-3.4.23, master-1 current.log line 184): a step name with
+# an apostrophe, verbatim
+TRACE_PUT_APOSTROPHE = (
+    '{"level":"info","ts":"2026-11-26T10:47:48.215Z","caller":"traceutil/trace.go:152","msg":"trace[18394'
+    '12898] put","detail":"{key:/kubernetes.io/leases/openshift-ingress/lease-24; req_size:353; response_'
+    'revision:7438; }","duration":"696.089709ms","start":"2026-11-26T10:47:47.519Z","end":"2026-11-26T10:'
+    '47:48.215Z","steps":["trace[1839412898] \'process raft request\'  (duration: 95.809853ms)","trace[1839'
+    "412898] 'get key's previous created_revision and leaseID'  (duration: 599.78283ms)\"]}"
 )
 OPERATOR_GROUPS = (
     '2019-12-03 15:13:40.596703 W | etcdserver: read-only range request "key:\\"/kubernetes.io/operators.coreos.com/'
@@ -71,6 +84,12 @@ def test_trace_steps_are_split_into_phases():
     )
     put = {r["phase"]: r["share_pct"] for r in d["by_op_phase"] if r["op"] == "put"}
     assert put == {"apply / put": 75.0, "raft agreement (proposal)": 25.0}
+
+
+def test_a_step_name_with_an_apostrophe_is_read_whole():
+    d = decompose(events_of([TRACE_PUT_APOSTROPHE]))
+    phases = {r["phase"]: r["total_ms"] for r in d["by_phase"]}
+    assert phases == pytest.approx({"index lookup": 599.78283, "raft agreement (proposal)": 95.809853})
 
 
 def test_a_slow_burst_is_lined_up_with_a_defrag_in_the_same_minute():
@@ -125,3 +144,51 @@ def test_capacity_says_when_a_defrag_would_help(tmp_path):
     (m,) = cap["members"]
     assert (m["defrag_would_help"], m["free_bytes"], m["quota_used_pct"]) == (True, 3 * gib, 50.0)
     assert [(r["resource"], r["share_pct"]) for r in cap["top_resources"]] == [("events", 75.0), ("pods", 25.0)]
+
+
+# a step as etcd's traceutil writes it: "trace[N] '<step>' <fields> (duration: <d>)"
+WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABC.-_/", min_size=1, max_size=8)
+STEP_NAME = st.one_of(
+    st.sampled_from(sorted(PHASES)),
+    st.lists(st.one_of(WORD, st.builds("{}'{}".format, WORD, WORD)), min_size=1, max_size=5).map(" ".join),
+)
+STEP_FIELDS = st.one_of(
+    st.just(""), st.builds("{{req_type:range; range_begin:{}; range_end:; }}".format, st.text(max_size=20))
+)
+
+
+def go_duration(ns: int) -> str:
+    """Go's time.Duration.String() under a minute: "661ns", "233.675µs", "4.101453ms", "1.044022245s"."""
+    for unit, size in (("s", 10**9), ("ms", 10**6), ("µs", 10**3)):
+        if ns >= size:
+            whole, frac = divmod(ns, size)
+            return f"{whole}" + (f".{frac:0{len(str(size)) - 1}d}".rstrip("0") if frac else "") + unit
+    return f"{ns}ns"
+
+
+STEP_NS = st.integers(1, 59 * 10**9)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(STEP_NAME, STEP_FIELDS, STEP_NS), min_size=1, max_size=5), st.booleans())
+def test_traced_time_is_summed_by_phase_whatever_the_step_names_and_fields(steps, ascii_only):
+    texts = [f"trace[7] '{name}' {fields} (duration: {go_duration(ns)})" for name, fields, ns in steps]
+    line = json.dumps(
+        {
+            "level": "info",
+            "ts": "2024-05-13T10:21:33.123Z",
+            "caller": "traceutil/trace.go:171",
+            "msg": "trace[7] range",
+            "duration": "1s",
+            "steps": texts,
+            "step_count": len(texts),
+        },
+        separators=(",", ":"),
+        ensure_ascii=ascii_only,
+    )
+    expected: dict[str, float] = {}
+    for name, _, ns in steps:
+        phase = PHASES.get(name, "other")
+        expected[phase] = expected.get(phase, 0.0) + ns / 1e6
+    d = decompose(events_of([line]))
+    assert {r["phase"]: r["total_ms"] for r in d["by_phase"]} == pytest.approx(expected)

@@ -1,6 +1,7 @@
 """Every line format etcd writes, parsed from real lines into typed events."""
 
 import json
+import re
 from datetime import UTC, datetime
 
 import polars as pl
@@ -9,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gather.catalogue import default_catalogue, parse_catalogue
+from gather.durations import duration_ms
 from gather.logparse import excerpts, json_unescape, parse_lines, wide_events
 from tests import real_lines as R
 
@@ -201,3 +203,84 @@ def test_json_unescape_agrees_with_json_and_never_raises_on_damage(text):
     decoded = frame.select(json_unescape(pl.col("v"))).to_series()
     assert decoded[0] == text
     assert decoded[1] is not None  # any text: decoded when it is valid JSON content, else kept
+
+
+# --- every zap entry's JSON fields, read by regex off the raw line, against json.loads as the oracle ---
+
+CATALOGUE = default_catalogue()
+_META = re.compile(r"[\[\]().*+?{}|^$]")
+
+
+def _literal_message(pattern: str) -> str | None:
+    """The one message a catalogue regex matches when it is a plain literal (most zap entries)."""
+    body = pattern.removeprefix("^").removesuffix("$")
+    return None if _META.search(re.sub(r"\\.", "", body)) else re.sub(r"\\(.)", r"\1", body)
+
+
+ZAP_ENTRIES = [
+    (m, msg)
+    for m in CATALOGUE.messages
+    if "zap" in m.formats
+    and m.json
+    and (msg := _literal_message(m.match) or ("trace[42] range" if m.kind == "trace" else None))
+]
+FREE_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)
+GO_DURATION = st.builds(
+    "{}{}".format,
+    st.decimals(min_value=0, max_value=10**5, places=6).map(lambda d: format(d.normalize(), "f")),
+    st.sampled_from(["ns", "µs", "ms", "s"]),
+)
+VALUES = {
+    "duration": GO_DURATION,
+    "uint": st.integers(0, 2**64 - 1),  # member IDs and indexes: above 2**53, exact or wrong
+    "int": st.integers(-(2**63), 2**63 - 1),
+    "hex": st.integers(0, 2**64 - 1).map("{:x}".format),
+    "str": FREE_TEXT,
+    "bool": st.booleans(),
+    "array": st.lists(FREE_TEXT, max_size=4),
+}
+OTHER_KEYS = st.dictionaries(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=10).map("x-{}".format),
+    st.one_of(FREE_TEXT, st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.none()),
+    max_size=3,
+)
+
+
+@st.composite
+def zap_lines(draw):
+    """A zap line of some catalogue entry: its keys with any values (in any order, among other keys,
+    escaped as zap does or as an ASCII-only re-encoder does), and what each field must read as."""
+    entry, msg = draw(st.sampled_from(ZAP_ENTRIES))
+    values = {name: draw(VALUES[CATALOGUE.fields[name]]) for name in sorted(entry.json)}
+    keyed = [(entry.json[name], value) for name, value in values.items() if CATALOGUE.fields[name] != "array"]
+    keyed += list(draw(OTHER_KEYS).items())
+    keyed = draw(st.permutations(keyed))
+    # etcd writes a trace's steps last but for their count: "the line's last array" is the contract
+    keyed += [(entry.json[n], v) for n, v in values.items() if CATALOGUE.fields[n] == "array"]
+    obj = {"level": "warn", "ts": "2024-05-13T10:21:33.123456Z", "caller": "etcdserver/x.go:1", "msg": msg}
+    obj.update(keyed)
+    if any(CATALOGUE.fields[n] == "array" for n in values):
+        obj["step_count"] = 3
+    line = json.dumps(obj, ensure_ascii=draw(st.booleans()), separators=(",", ":"))
+    if draw(st.booleans()):
+        line = "2024-05-13T10:21:34.000000001Z " + line
+    return entry.kind, line, values
+
+
+def _expected(typ: str, value):
+    if typ == "duration":
+        return pl.select(duration_ms(pl.lit(value))).item()
+    return value
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(zap_lines(), min_size=1, max_size=6))
+def test_zap_fields_read_off_the_raw_line_are_what_json_decoding_gives(lines):
+    events, stats = parse([line for _, line, _ in lines])
+    assert events.height == len(lines) and stats.invalid_json == 0
+    for row, (kind, line, values) in zip(events.iter_rows(named=True), lines, strict=True):
+        assert row["kind"] == kind, line
+        for name, value in values.items():
+            typ = CATALOGUE.fields[name]
+            got = json.loads(row[name]) if typ == "array" else row[name]
+            assert got == _expected(typ, value), (name, line)
