@@ -15,10 +15,22 @@ from analyze.stats import summary_exprs
 
 KEY = r'key:\\?"([^"\\]*)'
 RANGE_END = r'range_end:\\?"'
-# /registry/<resource>/[<namespace>/]<name> or /kubernetes.io/...; API groups add one segment
-# core resources have no dot; a dotted first segment is an API group and the resource follows it
-RESOURCE = r"^/(?:registry|kubernetes\.io)/((?:[^/]*\.[^/]*/[^/]+)|[^/.]+)"
-NAMESPACED = r"^/(?:registry|kubernetes\.io)/(?:[^/]*\.[^/]*/[^/]+|[^/.]+)/([^/]+)/[^/]*$"
+# /registry/<resource>/[<namespace>/]<name> or /kubernetes.io/...: core resources have no dot; a dotted
+# first segment is an API group and the resource follows it. Services and endpoints share one prefix
+# (services/specs, services/endpoints): the hottest keys of an old control plane's leader election.
+STORED_AS = r"services/(?:endpoints|specs)|[^/]*\.[^/]*/[^/]+|[^/.]+"
+# one regex for both: alone, a namespace pattern would read "/registry/services/endpoints/" as the
+# services of namespace "endpoints"
+RESOURCE_NAMESPACE = rf"^/(?:registry|kubernetes\.io)/({STORED_AS})(?:/([^/]+)/[^/]*$)?"
+# Kubernetes stores a few resources under other names
+RESOURCE_NAMES = {
+    "services/endpoints": "endpoints",
+    "services/specs": "services",
+    "minions": "nodes",
+    "controllers": "replicationcontrollers",
+    "ingress": "ingresses",
+    "podsecuritypolicy": "podsecuritypolicies",
+}
 TOP_N = 10
 
 
@@ -66,8 +78,7 @@ def slow_requests(events: pl.DataFrame) -> pl.DataFrame:
             *REQUEST_TEXT,
             _operation().alias("operation"),
             key.alias("key"),
-            key.str.extract(RESOURCE, 1).fill_null("(other keys)").alias("resource"),
-            key.str.extract(NAMESPACED, 1).alias("namespace"),
+            key.str.extract_groups(RESOURCE_NAMESPACE).alias("_stored"),
             # the gRPC method when logged (request stats); else the read-only prefix of the apply line
             pl.when(pl.col("response_type").is_not_null())
             .then(pl.col("response_type").str.ends_with("/Range"))
@@ -76,6 +87,11 @@ def slow_requests(events: pl.DataFrame) -> pl.DataFrame:
             response.str.extract(r"range_response_count:(\d+)", 1).cast(pl.Int64, strict=False).alias("_count"),
             response.str.extract(r"size:(\d+)", 1).cast(pl.Int64, strict=False).alias("_size"),
         )
+        .with_columns(
+            resource=pl.col("_stored").struct.field("1").replace(RESOURCE_NAMES).fill_null("(other keys)"),
+            namespace=pl.col("_stored").struct.field("2"),
+        )
+        .drop("_stored")
         .collect()
     )
     return (

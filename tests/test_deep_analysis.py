@@ -192,3 +192,64 @@ def test_traced_time_is_summed_by_phase_whatever_the_step_names_and_fields(steps
         expected[phase] = expected.get(phase, 0.0) + ns / 1e6
     d = decompose(events_of([line]))
     assert {r["phase"]: r["total_ms"] for r in d["by_phase"]} == pytest.approx(expected)
+
+
+# keys as the kube-apiserver stores them: (path under the prefix, resource as the report names it, namespaced)
+STORED = [
+    ("pods", "pods", True),
+    ("leases", "leases", True),
+    ("configmaps", "configmaps", True),
+    ("services/endpoints", "endpoints", True),
+    ("services/specs", "services", True),
+    ("minions", "nodes", False),
+    ("controllers", "replicationcontrollers", True),
+    ("clusterrolebindings", "clusterrolebindings", False),
+    ("operators.coreos.com/operatorgroups", "operators.coreos.com/operatorgroups", True),
+    ("apiextensions.k8s.io/customresourcedefinitions", "apiextensions.k8s.io/customresourcedefinitions", False),
+]
+SEGMENT = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-.:", min_size=1, max_size=20).filter(
+    lambda s: s not in (".", "..")
+)
+
+
+@st.composite
+def stored_keys(draw):
+    """A key, its resource and namespace: one object, a namespace's objects (``ns/``), or all of them."""
+    path, resource, namespaced = draw(st.sampled_from(STORED))
+    key = f"{draw(st.sampled_from(['/registry', '/kubernetes.io']))}/{path}/"
+    namespace = draw(SEGMENT) if namespaced else None
+    if namespace is not None:
+        key += namespace + "/"
+    scope = draw(st.sampled_from(["object", "listing", "all"]))
+    if scope == "object":
+        key += draw(SEGMENT)
+    elif scope == "all":
+        key, namespace = key.removesuffix(f"{namespace}/") if namespace else key, None
+    return key, resource, namespace
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stored_keys(), st.sampled_from(["range", "prefix", "txn"]))
+def test_a_slow_request_is_put_on_its_resource_and_namespace(stored, form):
+    key, resource, namespace = stored
+    request = {
+        "range": f'key:"{key}" ',
+        "prefix": f'key:"{key}" range_end:"{key[:-1]}0" ',
+        "txn": f'compare:<target:MOD key:"{key}" mod_revision:7 > success:<request_put:<key:"{key}" value_size:9 >>',
+    }[form]
+    line = json.dumps(
+        {
+            "level": "warn",
+            "ts": "2024-05-13T10:21:33.123Z",
+            "caller": "etcdserver/util.go:166",
+            "msg": "apply request took too long",
+            "took": "150ms",
+            "expected-duration": "100ms",
+            "prefix": "read-only range " if form != "txn" else "",
+            "request": request,
+            "response": "size:5",
+        },
+        separators=(",", ":"),
+    )
+    (row,) = slow_requests(events_of([line])).iter_rows(named=True)
+    assert (row["resource"], row["namespace"]) == (resource, namespace), key
