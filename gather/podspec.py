@@ -54,7 +54,8 @@ def pod_spec_from_obj(obj: dict) -> PodSpec | None:
     pod.phase = status.get("phase") if isinstance(status.get("phase"), str) else None
     container = _etcd_container(spec_d.get("containers"))
     if container:
-        for env in container.get("env") or []:
+        envs = container.get("env")
+        for env in envs if isinstance(envs, list) else []:
             if isinstance(env, dict) and env.get("name") in TUNING_ENV and env.get("value") is not None:
                 pod.env[str(env["name"])] = str(env["value"])
     cstatus = _etcd_container(status.get("containerStatuses"))

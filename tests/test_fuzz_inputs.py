@@ -1,5 +1,5 @@
-"""Hypothesis fuzzing of the input readers not fuzzed beside their own tests: etcd_info JSON of any
-shape, and archives truncated or with flipped bytes. No exception escapes; an archive either reads
+"""Hypothesis fuzzing of the input readers not fuzzed beside their own tests: etcd_info JSON and pod
+YAML of any shape, and archives truncated or with flipped bytes. No exception escapes; an archive either reads
 (what was readable, flagged damaged) or is refused with the one error a user can act on."""
 
 import io
@@ -16,6 +16,7 @@ from gather.archive import open_bundle
 from gather.bundle import Prefetch, load_bundle
 from gather.errors import BundleError
 from gather.etcd_info import read_etcd_info
+from gather.podspec import read_pod_list, read_pod_spec
 from tests import real_lines as R
 from tests.test_etcd_info import MEMBER_LIST
 
@@ -42,6 +43,58 @@ def test_etcd_info_of_any_bytes_reads_without_error(name, data):
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / name).write_bytes(data)
         read_etcd_info(Path(d))
+
+
+# a pod with any value at the places the reader looks into
+POD_PATHS = [
+    (),
+    ("metadata",),
+    ("metadata", "name"),
+    ("spec",),
+    ("spec", "nodeName"),
+    ("spec", "containers"),
+    ("spec", "containers", 0, "env"),
+    ("spec", "containers", 0, "env", 0),
+    ("status",),
+    ("status", "containerStatuses"),
+    ("status", "containerStatuses", 0, "restartCount"),
+    ("status", "containerStatuses", 0, "lastState"),
+    ("status", "containerStatuses", 0, "lastState", "terminated"),
+]
+
+
+def _pod_with(path: tuple, value: object) -> object:
+    pod = {
+        "metadata": {"name": "etcd-master-0"},
+        "spec": {
+            "nodeName": "master-0",
+            "containers": [{"name": "etcd", "env": [{"name": "ETCD_QUOTA_BACKEND_BYTES", "value": "8589934592"}]}],
+        },
+        "status": {
+            "containerStatuses": [{"name": "etcd", "restartCount": 2, "lastState": {"terminated": {"exitCode": 1}}}]
+        },
+    }
+    if not path:
+        return value
+    node = pod
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    return pod
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(POD_PATHS), json_values, st.booleans())
+def test_pod_yaml_of_any_shape_reads_without_error(path, value, as_list):
+    obj = _pod_with(path, value)
+    with tempfile.TemporaryDirectory() as d:
+        file = Path(d) / "pod.yaml"
+        # JSON is YAML; a PodList holds the pod under items
+        file.write_text(json.dumps({"kind": "PodList", "items": [obj]} if as_list else obj, allow_nan=True))
+        pods = read_pod_list(file) if as_list else {}
+        spec, _ = (None, None) if as_list else read_pod_spec(file)
+    for pod in [*pods.values(), spec]:
+        assert pod is None or (isinstance(pod.name, str) and all(isinstance(v, str) for v in pod.env.values()))
 
 
 def _archive(kind: str) -> bytes:
