@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -258,10 +258,9 @@ def _read_log(
 
 def _collected_at(layout: Layout, manifest: dict | None) -> tuple[datetime | None, str]:
     if manifest and isinstance(manifest.get("collected_at"), str):
-        try:
-            return datetime.fromisoformat(manifest["collected_at"].replace("Z", "+00:00")).astimezone(UTC), "manifest"
-        except ValueError:
-            pass
+        stamp = _utc(manifest["collected_at"].replace("Z", "+00:00"))
+        if stamp is not None:
+            return stamp, "manifest"
     if layout.timestamp_file is not None:
         stamps = []
         for line in layout.timestamp_file.read_text(errors="replace").splitlines():
@@ -269,12 +268,22 @@ def _collected_at(layout: Layout, manifest: dict | None) -> tuple[datetime | Non
             if m:
                 frac = (m.group(2) or ".0")[1:7].ljust(6, "0")
                 off = m.group(3)
-                tz = timezone(timedelta(hours=int(off[:3]), minutes=int(off[0] + off[3:])))
-                base = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=tz)
-                stamps.append((base + timedelta(microseconds=int(frac))).astimezone(UTC))
+                stamp = _utc(f"{m.group(1)}.{frac}{off[:3]}:{off[3:]}")
+                if stamp is not None:
+                    stamps.append(stamp)
         if stamps:
             return max(stamps), "must-gather timestamp file"
     return None, "newest log line"
+
+
+def _utc(text: str) -> datetime | None:
+    """An ISO time in UTC (one without a zone is UTC: never the analysing machine's zone); None for an
+    impossible date, zone or year."""
+    try:
+        stamp = datetime.fromisoformat(text)
+        return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _read_manifest(layout: Layout, problems: list[str]) -> dict | None:
@@ -287,9 +296,11 @@ def _read_manifest(layout: Layout, problems: list[str]) -> dict | None:
         return None
     if not isinstance(data, dict):
         return None
-    for cmd in data.get("commands") or []:
+    commands = data.get("commands")
+    for cmd in commands if isinstance(commands, list) else []:
         if isinstance(cmd, dict) and cmd.get("exit_status") not in (0, None):
-            words = " ".join(str(w) for w in cmd.get("command") or [])
+            words = cmd.get("command")
+            words = " ".join(str(w) for w in words) if isinstance(words, list) else str(words or "")
             err = " ".join(str(cmd.get("stderr") or "").split())[:200]
             problems.append(f"collect step failed (exit {cmd.get('exit_status')}): {words}: {err}")
     return data

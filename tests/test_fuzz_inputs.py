@@ -18,6 +18,7 @@ from gather.errors import BundleError
 from gather.etcd_info import read_etcd_info
 from gather.podspec import read_pod_list, read_pod_spec
 from tests import real_lines as R
+from tests.factory import make_must_gather
 from tests.test_etcd_info import MEMBER_LIST
 
 json_values = st.recursive(
@@ -95,6 +96,44 @@ def test_pod_yaml_of_any_shape_reads_without_error(path, value, as_list):
         spec, _ = (None, None) if as_list else read_pod_spec(file)
     for pod in [*pods.values(), spec]:
         assert pod is None or (isinstance(pod.name, str) and all(isinstance(v, str) for v in pod.env.values()))
+
+
+MANIFEST_PATHS = [(), ("collected_at",), ("commands",), ("commands", 0), ("commands", 0, "command"), ("cluster",)]
+TIMESTAMP_TEXT = st.one_of(
+    st.text(max_size=60),
+    st.builds(
+        "{:04d}-{:02d}-{:02d} {:02d}:{:02d}:{:02d}.{} {}{:04d} UTC m=+0.1".format,
+        st.integers(0, 9999),
+        st.integers(0, 99),
+        st.integers(0, 99),
+        st.integers(0, 99),
+        st.integers(0, 99),
+        st.integers(0, 99),
+        st.integers(0, 10**9),
+        st.sampled_from("+-"),
+        st.integers(0, 9999),
+    ),
+)
+ISO_TEXT = st.datetimes(timezones=st.none() | st.timezones()).map(lambda t: t.isoformat())
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(MANIFEST_PATHS), st.one_of(json_values, ISO_TEXT), TIMESTAMP_TEXT)
+def test_collect_manifest_and_must_gather_timestamp_of_any_content_read_without_error(path, value, stamp):
+    manifest: object = {"collected_at": "2024-05-13T10:25:00Z", "commands": [{"command": ["oc"], "exit_status": 1}]}
+    if path:
+        node = manifest
+        for step in path[:-1]:
+            node = node[step]
+        node[path[-1]] = value
+    else:
+        manifest = value
+    with tempfile.TemporaryDirectory() as d:
+        root = make_must_gather(Path(d), {"master-0": {"current": [R.ZAP34_APPLY]}}, wrapper=False, timestamp=stamp)
+        (root / "bundle.json").write_text(json.dumps(manifest, allow_nan=True))
+        with open_bundle(root) as opened:
+            bundle = load_bundle(opened, "fuzz")
+    assert bundle.collected_at is None or bundle.collected_at.utcoffset().total_seconds() == 0
 
 
 def _archive(kind: str) -> bytes:
