@@ -178,6 +178,12 @@ def _analyse_and_write(
     return int(analysis["exit_code"]), out_dir, analysis
 
 
+def _fail(message: str) -> None:
+    """The one line a user reads: a newline inside a message (a file name, a key from their YAML) is shown
+    as ``\\n``, never as a second line."""
+    print("etcd-perf: " + message.replace("\r", "\\r").replace("\n", "\\n"), file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if not args:  # the help, on stderr, and the "could not analyse" code, whichever click is installed
@@ -187,25 +193,25 @@ def main(argv: list[str] | None = None) -> None:
     try:
         result = app(args=args, prog_name="etcd-perf", standalone_mode=False)
     except click_errors.UsageError as exc:
-        print(f"etcd-perf: {exc.format_message()}", file=sys.stderr)
+        _fail(exc.format_message())
         sys.exit(EXIT_UNUSABLE)
     except (typer.Abort, KeyboardInterrupt):
-        print("etcd-perf: interrupted", file=sys.stderr)
+        _fail("interrupted")
         sys.exit(EXIT_UNUSABLE)
     except BundleError as exc:
-        print(f"etcd-perf: {exc}", file=sys.stderr)
+        _fail(str(exc))
         sys.exit(EXIT_UNUSABLE)
     except click_errors.ClickException as exc:
-        print(f"etcd-perf: {exc.format_message()}", file=sys.stderr)
+        _fail(exc.format_message())
         sys.exit(EXIT_UNUSABLE)
     except OSError as exc:
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        print(f"etcd-perf: {exc.strerror or exc}{where}", file=sys.stderr)
+        _fail(f"{exc.strerror or exc}{where}")
         sys.exit(EXIT_UNUSABLE)
     except Exception as exc:  # never a traceback: one line, exit 3 (developers: ETCD_PERF_TRACEBACK=1)
         if os.environ.get("ETCD_PERF_TRACEBACK"):
             raise
-        print(f"etcd-perf: internal error, please report it: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _fail(f"internal error, please report it: {type(exc).__name__}: {exc}")
         sys.exit(EXIT_UNUSABLE)
     sys.exit(result if isinstance(result, int) else 0)
 

@@ -122,7 +122,7 @@ def default_rules() -> tuple[Rule, ...]:
 def _number(value: object, where: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         raise BundleError(f"{where}: expected a number or null, got {value!r}")
     return value
 
@@ -154,10 +154,12 @@ def apply_overrides(rules: tuple[Rule, ...], path: Path) -> tuple[Rule, ...]:
         for key, value in values.items():
             if key not in OVERRIDABLE:
                 raise BundleError(
-                    f"--thresholds {path}: {rule_id}.{key} cannot be overridden ({', '.join(OVERRIDABLE)})"
+                    f"--thresholds {path}: {rule_id}: {key!r} cannot be overridden ({', '.join(OVERRIDABLE)})"
                 )
             if key == "enabled":
-                changes[key] = bool(value)
+                if not isinstance(value, bool):  # "false" in quotes is a string, and bool("false") is True
+                    raise BundleError(f"--thresholds {path}: {rule_id}.enabled must be true or false, got {value!r}")
+                changes[key] = value
             elif key == "op":
                 if value not in (">", ">="):
                     raise BundleError(f"--thresholds {path}: {rule_id}.op must be > or >=")

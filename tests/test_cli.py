@@ -229,3 +229,12 @@ def test_fragmentation_of_a_tiny_db_is_not_judged(tmp_path):
     kpi = next(k for k in a["kpis"] if k["id"] == "fragmentation")
     assert (kpi["value"], kpi["status"], kpi["note"]) == (40.0, "pass", "not judged below a 100 MiB DB")
     assert r.returncode == 0
+
+
+def test_an_error_quoting_a_newline_is_still_one_line(tmp_path):
+    t = tmp_path / "t.yaml"
+    t.write_text('wal_fsync_logged: {"warn\\ning": 1}\n')
+    r = run("analyze", SAMPLE, "--thresholds", t, "--output", tmp_path / "o")
+    assert r.returncode == 3 and len(r.stderr.splitlines()) == 1 and "warn\\ning" in r.stderr, r.stderr
+    r = run("analyze", tmp_path / "no\nsuch", "--output", tmp_path / "o")
+    assert r.returncode == 3 and len(r.stderr.splitlines()) == 1, r.stderr
