@@ -272,12 +272,22 @@ def json_unescape(text: pl.Expr) -> pl.Expr:
 
 
 def _prefix_ts(raw: pl.Expr) -> pl.Expr:
-    """The kubelet prefix's time. Nearly always UTC with a ``Z``: the text before the first space is then
-    read by one strptime; any other form (an offset, no prefix) takes the general regex path."""
+    """The kubelet prefix's time. Nearly always UTC, with a ``Z`` (``oc logs``) or ``+00:00`` (CRI-O's own
+    files): the text before the first space is then read by one strptime, the second only where the first
+    failed; any other form (no prefix) takes the general regex path."""
     first = raw.str.split_exact(" ", 1).struct.field("field_0")
-    fast = first.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_unit="us").dt.replace_time_zone("UTC")
+    zulu = first.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_unit="us").dt.replace_time_zone("UTC")
     return (
-        pl.struct(fast=fast, raw=raw)
+        pl.struct(fast=zulu, first=first, raw=raw)
+        .struct.with_fields(
+            fast=pl.coalesce(
+                pl.field("fast"),
+                pl.when(pl.field("fast").is_null())
+                .then(pl.field("first"))
+                .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us")
+                .dt.convert_time_zone("UTC"),
+            )
+        )
         .struct.with_fields(
             ts=pl.coalesce(
                 pl.field("fast"),
@@ -504,8 +514,11 @@ def parse_file(path: Path, catalogue: Catalogue, join_partials: bool) -> tuple[K
     """``parse_lines`` of a file, a chunk at a time when it is big: the memory a parse needs grows with
     what it reads at once, and a support engineer's laptop should not need the log's size in RAM.
 
-    CRI-tagged files (partial lines to join across a chunk's end) are read whole: the kubelet rotates
-    them at a few tens of MB."""
+    CRI-tagged files with partial lines (to join across a chunk's end) are read whole: the kubelet rotates
+    them at a few tens of MB. Most have none (CRI-O splits only lines over 16 KiB), and joining costs as
+    much as the rest of the parse: those are parsed like any log, with the same events."""
+    if join_partials and not _has_partials(path):
+        join_partials = False
     if join_partials or path.stat().st_size <= 2 * CHUNK_BYTES:
         return parse_lines(pl.scan_lines(path, name="raw").with_row_index("line", offset=1), catalogue, join_partials)
     results = []
@@ -514,6 +527,22 @@ def parse_file(path: Path, catalogue: Catalogue, join_partials: bool) -> tuple[K
         results.append(parse_lines(_chunk_lines(data, count, first_line), catalogue, False))
         first_line += count
     return _merge(results)
+
+
+PARTIAL_TAGS = (b" stdout P ", b" stderr P ")  # a CRI-O partial line: "<time> stdout P <text>"
+
+
+def _has_partials(path: Path) -> bool:
+    """Whether a CRI file may hold a partial line. A tag inside a message is a false alarm that costs only
+    the joining parse; a missed one is impossible (every partial line carries its tag)."""
+    edge = b""
+    with open(path, "rb") as fh:
+        while block := fh.read(CHUNK_BYTES):
+            seam = edge + block[:16]  # a tag cut between two reads
+            if any(tag in block or tag in seam for tag in PARTIAL_TAGS):
+                return True
+            edge = (edge + block[-16:])[-16:]  # the stream's last bytes, however short the reads
+    return False
 
 
 def _merge(results: list[tuple[KindFrames, LineStats]]) -> tuple[KindFrames, LineStats]:

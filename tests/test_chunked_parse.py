@@ -43,3 +43,51 @@ def test_chunks_cut_only_at_line_ends_and_lose_no_byte(tmp_path, monkeypatch, si
     assert b"".join(kept) == text
     assert all(k.endswith(b"\n") for k in kept[:-1])
     assert sum(count for _, count in chunks) == len(text.splitlines())
+
+
+def _as_cri(log: Path, out: Path, partial_every: int = 0) -> Path:
+    """A lab log in CRI-O's own format ("<time>+00:00 stderr F <line>"), as rotated files are; with
+    ``partial_every``, every so many lines split into a ``P`` chunk and its ``F`` end."""
+    rows = []
+    for i, line in enumerate(log.read_text().splitlines()):
+        stamp, _, text = line.partition(" ")
+        stamp = stamp.replace("Z", "+00:00")
+        if partial_every and i % partial_every == 0 and len(text) > 20:
+            rows += [f"{stamp} stderr P {text[:20]}", f"{stamp} stderr F {text[20:]}"]
+        else:
+            rows.append(f"{stamp} stderr F {text}")
+    out.write_text("\n".join(rows) + "\n")
+    return out
+
+
+def _joined(path: Path):
+    lines = pl.scan_lines(path, name="raw").with_row_index("line", offset=1)
+    frames, stats = logparse.parse_lines(lines, default_catalogue(), True)
+    return wide_events(frames, default_catalogue()), stats
+
+
+@pytest.mark.parametrize("partial_every", [0, 7], ids=["no-partial-lines", "partial-lines"])
+def test_a_cri_file_gives_the_events_of_the_joining_parse_whether_or_not_it_joins(tmp_path, partial_every):
+    # most rotated files hold no partial line and skip the join (half the parse time); the rest join
+    cri = _as_cri(LOGS[0], tmp_path / "0.log.20240513-102133", partial_every)
+    assert logparse._has_partials(cri) == bool(partial_every)
+    frames, stats = parse_file(cri, default_catalogue(), True)
+    joined, joined_stats = _joined(cri)
+    assert_frame_equal(wide_events(frames, default_catalogue()), joined)
+    assert stats == joined_stats and joined.height > 0
+    assert (stats.joined_partials > 0) == bool(partial_every)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    lines=st.lists(
+        st.sampled_from(["a", "2024-05-13T10:21:33+00:00 stderr F x", "2024-05-13T10:21:33+00:00 stdout P y"]),
+        max_size=30,
+    ),
+    size=st.integers(min_value=1, max_value=64),
+)
+def test_a_partial_line_is_found_wherever_the_reads_cut_it(tmp_path, monkeypatch, lines, size):
+    path = tmp_path / "log"
+    path.write_text("\n".join(lines))
+    monkeypatch.setattr(logparse, "CHUNK_BYTES", size)
+    assert logparse._has_partials(path) == any(" P " in line for line in lines)
