@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from gather.errors import BundleError
+from gather.layout import may_hold_etcd_data
 
 DEFAULT_MAX_BYTES = 16 * 1024**3
 DEFAULT_MAX_MEMBERS = 200_000
@@ -38,6 +39,7 @@ class OpenedBundle:
     problems: list[str] = field(default_factory=list)
     damaged: bool = False
     refused: int = 0  # members not extracted: unsafe paths, links, devices, FIFOs
+    skipped: int = 0  # regular files that cannot hold etcd data (the rest of a whole-cluster must-gather)
     workdir: Path | None = None  # private: the unpacked archive and the scratch space
     adopted: bool = False  # a loaded Bundle took over workdir and removes it when it goes
     on_file: OnFile | None = None  # told of each member as it is unpacked (logs parse meanwhile)
@@ -150,6 +152,9 @@ def _extract_tar(path: Path, opened: OpenedBundle, budget: _Budget) -> None:
                 if not member.isfile():
                     _refuse(opened, f"that is not a regular file ({_tar_kind(member)})", member.name)
                     continue
+                if not may_hold_etcd_data(name.as_posix()):
+                    opened.skipped += 1
+                    continue
                 if not budget.take(0):
                     _stop_member_cap(opened)
                     break
@@ -177,6 +182,9 @@ def _extract_zip(path: Path, opened: OpenedBundle, budget: _Budget) -> None:
                 mode = (info.external_attr >> 16) & 0o170000
                 if mode not in (0, 0o100000):
                     _refuse(opened, "that is not a regular file (a link or special file)", info.filename)
+                    continue
+                if not may_hold_etcd_data(name.as_posix()):
+                    opened.skipped += 1
                     continue
                 if not budget.take(0):
                     _stop_member_cap(opened)
@@ -218,6 +226,9 @@ def _salvage_zip(path: Path, opened: OpenedBundle, budget: _Budget) -> None:
             continue
         if safe is None:
             _refuse(opened, "with an unsafe path", name)
+            continue
+        if not may_hold_etcd_data(safe.as_posix()):
+            opened.skipped += 1
             continue
         if method == 8:
             inflate = zlib.decompressobj(-15)

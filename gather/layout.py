@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 # Pods in openshift-etcd that are not etcd members.
@@ -17,6 +18,8 @@ NOT_MEMBER_PODS = re.compile(
     r"^etcd-(guard|quorum-guard|installer|revision-pruner|operator)-|^(installer|revision-pruner|etcd-guard|etcd-quorum-guard)-"
 )
 ROTATED_STAMP = re.compile(r"\.log\.(\d{8}-\d{6})")
+METRIC_FILE_NAMES = ("metrics.openmetrics", "metrics.openmetrics.gz")
+BUNDLE_FILE_NAMES = ("timestamp", "bundle.json", *METRIC_FILE_NAMES)
 LOG_KIND_ORDER = {"rotated": 0, "previous": 1, "current": 2}
 
 
@@ -111,6 +114,17 @@ def log_kind_of(rel: str) -> str | None:
         return m.group("kind")
     name = m.group("rot")
     return "rotated" if name.endswith(".log") or ".log." in name else None
+
+
+def may_hold_etcd_data(rel: str) -> bool:
+    """Whether an archive member can be a file that ``discover`` or a reader looks at: an etcd pod's
+    logs and YAML, the openshift-etcd namespace, ``etcd_info``, metrics, the collection time. The rest of
+    a whole-cluster must-gather (audit logs, every other namespace: most of its bytes) is not unpacked."""
+    parts = rel.split("/")
+    dirs, name = parts[:-1], parts[-1]
+    if "etcd_info" in dirs or "openshift-etcd" in dirs or name in BUNDLE_FILE_NAMES or name.endswith(".prom"):
+        return True
+    return any(d == "pods" and is_member_pod(pod) for d, pod in pairwise(dirs))
 
 
 def discover(root: Path) -> Layout:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import polars as pl
 
+from gather.layout import METRIC_FILE_NAMES
+
 SAMPLE_LINE = r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+(\S+))?\s*$"
 LABELS = {
     "pod": "pod",
@@ -25,7 +27,6 @@ LABELS = {
     "grpc_method": "grpc_method",
     "grpc_type": "grpc_type",
 }
-METRIC_FILE_NAMES = ("metrics.openmetrics", "metrics.openmetrics.gz")
 
 SCHEMA = {
     "name": pl.String(),

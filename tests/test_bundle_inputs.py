@@ -1,18 +1,23 @@
 """Bundle inputs: directory or archive, the root found anywhere, pods and log files recognised."""
 
+import contextlib
 import io
+import json
+import os
 import shutil
 import tarfile
 import zipfile
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from analyze.cli import main
 from gather.archive import open_bundle
 from gather.bundle import load_bundle
 from gather.errors import BundleError
 from tests import real_lines as R
-from tests.factory import SHARED_LAB_35, make_must_gather
+from tests.factory import SAMPLE, SHARED_LAB_35, make_must_gather
 
 
 def load(path):
@@ -165,3 +170,46 @@ def test_collect_manifest_gives_collection_time_and_reports_failed_steps(tmp_pat
     assert b.collected_at == datetime(2020, 6, 30, 1, 30, tzinfo=UTC) and b.collected_at_source == "manifest"
     assert b.format == "collect bundle"
     assert any("collect step failed (exit 1): oc logs etcd-m1: error: container not found" in p for p in b.problems)
+
+
+@pytest.mark.parametrize("suffix", ["tar.gz", "zip"])
+def test_a_whole_cluster_must_gather_unpacks_only_what_can_hold_etcd_data(tmp_path, suffix):
+    """Audit logs and every other namespace are most of a must-gather's bytes: never written to disk, and
+    the analysis is that of the etcd files alone."""
+    tree = tmp_path / "tree"
+    shutil.copytree(SAMPLE, tree, ignore=shutil.ignore_patterns("__init__.py", "README.md", "ground_truth.jsonl"))
+    etcd_only = json.loads(_analysis_json(tree, tmp_path / "a"))
+    junk = {
+        "audit_logs/kube-apiserver/master-0-audit.log.gz": os.urandom(4096),
+        "namespaces/openshift-monitoring/pods/prometheus-k8s-0/prometheus/prometheus/logs/current.log": b"x\n" * 999,
+        "cluster-scoped-resources/core/nodes/master-0.yaml": b"kind: Node\n",
+        "host_service_logs/masters/kubelet_service.log": b"z\n" * 999,
+    }
+    for rel, data in junk.items():
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_bytes(data)
+    archive = tmp_path / f"mg.{suffix}"
+    files = sorted(p for p in tree.rglob("*") if p.is_file())
+    if suffix == "zip":
+        with zipfile.ZipFile(archive, "w") as zf:
+            for p in files:
+                zf.write(p, p.relative_to(tree).as_posix())
+    else:
+        with tarfile.open(archive, "w:gz") as tf:
+            tf.add(tree, arcname=".")
+    with open_bundle(archive) as opened:
+        unpacked = {p.relative_to(opened.root).as_posix() for p in opened.root.rglob("*") if p.is_file()}
+        assert opened.skipped >= len(junk)  # and the clusteroperator YAML, which nothing reads
+    assert not unpacked & set(junk)
+    assert {"bundle.json", "etcd_info/member_list.json", "etcd_info/metrics.openmetrics.gz"} <= unpacked
+    from_archive = json.loads(_analysis_json(archive, tmp_path / "b"))
+    for a in (etcd_only, from_archive):
+        a["bundle"].pop("path")
+        a["bundle"].pop("format")
+    assert from_archive == etcd_only
+
+
+def _analysis_json(bundle: Path, out: Path) -> str:
+    with contextlib.suppress(SystemExit):  # exits 0/1/2 by severity
+        main(["analyze", str(bundle), "--duration", "all", "--format", "json", "--output", str(out)])
+    return (out / "analysis.json").read_text()
