@@ -284,3 +284,53 @@ def test_zap_fields_read_off_the_raw_line_are_what_json_decoding_gives(lines):
             typ = CATALOGUE.fields[name]
             got = json.loads(row[name]) if typ == "array" else row[name]
             assert got == _expected(typ, value), (name, line)
+
+
+# --- every text-format entry of the catalogue, on messages its own regex generates ---
+
+TEXT_ENTRIES = [m for m in CATALOGUE.messages if {"capnslog", "raft", "text"} & set(m.formats)]
+PRINTABLE_ASCII = st.characters(codec="ascii", categories=["L", "N", "P", "S", "Zs"])
+WRAP = {
+    "capnslog": "2024-05-13 10:21:33.123456 W | etcdserver: {}",
+    "raft": "raft2024/05/13 10:21:33 INFO: {}",
+    "text": "May 13 10:21:33 master-0 etcd[1224]: {}",
+}
+
+
+def _first_entry(text: str, fmt: str):
+    """What the catalogue says a message is, by its documented rule, with Python's ``re`` as the oracle:
+    the first entry in file order whose needle the text holds, whose formats include the line's and whose
+    regex matches."""
+    for m in CATALOGUE.messages:
+        if fmt in m.formats and m.needle in text and (found := re.search(m.match, text)):
+            return m, found.groupdict()
+    return None, {}
+
+
+def _typed_oracle(typ: str, text: str | None):
+    if text is None:
+        return None
+    if typ == "duration":
+        return pl.select(duration_ms(pl.lit(text))).item()
+    value = text.strip()
+    if typ in ("uint", "int"):
+        low, high = (0, 2**64) if typ == "uint" else (-(2**63), 2**63)
+        return int(value) if re.fullmatch(r"[+-]?\d+", value) and low <= int(value) < high else None
+    return {"hex": value.lower(), "bool": value.lower() == "true"}.get(typ, text)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_message_matching_an_entrys_regex_parses_to_the_first_such_entry_with_its_groups(data):
+    entry = data.draw(st.sampled_from(TEXT_ENTRIES))
+    text = data.draw(st.from_regex(entry.match, fullmatch=True, alphabet=PRINTABLE_ASCII))
+    fmt = data.draw(st.sampled_from(sorted({"capnslog", "raft", "text"} & set(entry.formats))))
+    assert entry.needle in text  # the catalogue's contract: every match holds the needle
+    expected, groups = _first_entry(text, fmt)
+    events, _ = parse([WRAP[fmt].format(text)])
+    assert events.height == (expected is not None)
+    if expected is not None:
+        row = events.row(0, named=True)
+        assert row["kind"] == expected.kind
+        for name, value in groups.items():
+            assert row[name] == _typed_oracle(CATALOGUE.fields[name], value), (name, text)
