@@ -96,7 +96,9 @@ def _event_evidence(bundle: Bundle, window: Window, rule: Rule, member: str | No
         return []
     # the few columns evidence needs, before filtering: a filter copies every column it keeps
     keep = {"kind", "member", "ts", "file", "line"} | ({rule.evidence_sort} if rule.evidence_sort else set())
-    rows = bundle.of(*rule.evidence, columns=sorted(keep)).select(sorted(keep)).filter(in_window(window))
+    rows = bundle.of(*rule.evidence, columns=sorted(keep)).select(sorted(keep))
+    if rule.evidence_scope == "window":
+        rows = rows.filter(in_window(window))
     if member is not None:
         rows = rows.filter(pl.col("member") == member)
     if rule.evidence_sort:

@@ -141,6 +141,15 @@ def _max_by_member(events: pl.DataFrame, kinds: list[str], value: str) -> dict[s
     return dict(rows.iter_rows())
 
 
+def _fatal_errors(bundle: Bundle) -> dict[str, tuple[int, str | None]]:
+    """Per member, the fatal/panic lines in all its logs and the error of the last one."""
+    rows = bundle.of("fatal_error", columns=["error"])
+    if rows.height == 0:
+        return {}
+    per = rows.group_by("member").agg(pl.len(), pl.col("error").drop_nulls().last()).sort("member")
+    return {str(m): (int(n), e) for m, n, e in per.iter_rows()}
+
+
 def measure(bundle: Bundle, window: Window) -> ClusterView:
     events = bundle.events.filter(in_window(window))
     fsyncs = bundle.of("wal_fsync_slow").filter(in_window(window))
@@ -174,6 +183,7 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
 
     elections = election_timeline(bundle.of(*LEADER_KINDS, "raft_became_candidate"), bundle.id_names)
     frozen = frozen_fsyncs(events, fsyncs, elections)
+    fatal = _fatal_errors(bundle)
     members: list[MemberView] = []
     for name in bundle.member_names:
         mid = ids.get(name)
@@ -254,6 +264,9 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
             "elections_started": kinds_count["raft_election_start"].get(name, 0),
             "restarts": restarts if (has_logs or name in {p[len("etcd-") :] for p in bundle.pods}) else None,
             "restarts_in_window": sum(1 for t in restart_times if _within(t, window)),
+            # whole logs, not the window: the error a member stopped on explains a restart long before it
+            "fatal_errors": fatal.get(name, (0, None))[0] if has_logs else None,
+            "fatal_error_last": fatal.get(name, (0, None))[1],
             # etcd_info
             "db_size_bytes": db_size,
             "db_in_use_bytes": db_in_use,

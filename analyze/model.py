@@ -159,6 +159,7 @@ def _member(m: MemberView, minutes: dict, per_peer: list[dict]) -> dict:
         "raft_applied_index": s["raft_applied_index"],
         "restarts": s["restarts"],
         "restart_times": [iso(t) for t in m.restart_times],
+        "fatal_errors": {"count": s["fatal_errors"], "last_error": s["fatal_error_last"]},
         "alarms": m.alarms,
         "health": health,
         "log_span": {"start": iso(m.log_first), "end": iso(m.log_last)},

@@ -39,6 +39,7 @@ class Rule:
     enabled: bool = True
     evidence: tuple[str, ...] = field(default_factory=tuple)
     evidence_sort: str | None = None
+    evidence_scope: str = "window"  # or "all": evidence from the whole logs (a signal counted over them)
     guard: dict | None = None
 
     def applies(self, signals: dict) -> bool:
@@ -81,6 +82,8 @@ def _rule(entry: dict, where: str) -> Rule:
         raise ValueError(f"{where}: scope must be member or cluster")
     if entry.get("op", ">") not in (">", ">="):
         raise ValueError(f"{where}: op must be > or >=")
+    if entry.get("evidence_scope", "window") not in ("window", "all"):
+        raise ValueError(f"{where}: evidence_scope must be window or all")
     return Rule(
         id=str(entry["id"]),
         name=str(entry["name"]),
@@ -98,6 +101,7 @@ def _rule(entry: dict, where: str) -> Rule:
         enabled=bool(entry.get("enabled", True)),
         evidence=tuple(entry.get("evidence") or ()),
         evidence_sort=entry.get("evidence_sort"),
+        evidence_scope=str(entry.get("evidence_scope", "window")),
         guard=_guard(entry.get("guard"), where),
     )
 

@@ -27,6 +27,7 @@ FIELD_TYPES: dict[str, pl.DataType] = {
     "array": pl.String(),
 }
 LINE_FORMATS = ("zap", "capnslog", "raft", "text")
+LEVELS = ("debug", "info", "warn", "error", "dpanic", "panic", "fatal")  # zap's; capnslog's letters map onto them
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class MessageRule:
     match: str
     json: dict[str, str] = field(default_factory=dict)
     versions: str = ""
+    # matched by the line's level, whatever its message: the needle is then a literal of the raw line
+    levels: tuple[str, ...] = ()
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -56,7 +59,13 @@ class Catalogue:
 
     @property
     def needles(self) -> list[str]:
+        """Every literal a candidate line holds (the raw-line prefilter)."""
         return sorted({m.needle for m in self.messages})
+
+    @property
+    def message_needles(self) -> list[str]:
+        """The literals looked for in a line's message (entries matched by level have none)."""
+        return sorted({m.needle for m in self.messages if not m.levels})
 
     @property
     def kinds(self) -> list[str]:
@@ -93,6 +102,10 @@ def _rule(entry: dict, declared: dict[str, str], where: str) -> MessageRule:
             raise ValueError(f"{where}: field {name!r} is not declared under 'fields'")
     if json_map and "zap" not in formats:
         raise ValueError(f"{where}: 'json' fields need the zap format")
+    levels = tuple(str(v) for v in entry.get("levels") or ())
+    bad_levels = [v for v in levels if v not in LEVELS]
+    if bad_levels:
+        raise ValueError(f"{where}: unknown levels {bad_levels} (known: {', '.join(LEVELS)})")
     return MessageRule(
         kind=str(entry["kind"]),
         subsystem=str(entry["subsystem"]),
@@ -101,6 +114,7 @@ def _rule(entry: dict, declared: dict[str, str], where: str) -> MessageRule:
         match=str(entry["match"]),
         json=json_map,
         versions=str(entry.get("versions", "")),
+        levels=levels,
     )
 
 

@@ -341,22 +341,33 @@ def _text_candidates(cand: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _assign_rules(cand: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
-    """Each candidate's catalogue entry: the first, in file order, whose needle is in the message, whose
-    formats include the line's and whose regex matches. Each regex runs only on lines holding its needle."""
+    """Each candidate's catalogue entry: the first, in file order, whose needle is in the message (or, for
+    an entry matched by level, whose levels include the line's), whose formats include the line's and whose
+    regex matches. Each regex runs only on lines holding its needle."""
     table = pl.DataFrame(
-        [(m.needle, fmt, idx) for idx, m in enumerate(catalogue.messages) for fmt in m.formats],
+        [(m.needle, fmt, idx) for idx, m in enumerate(catalogue.messages) if not m.levels for fmt in m.formats],
         schema={"needle": pl.String, "fmt": pl.String, "_rule": pl.Int32},
         orient="row",
     )
-    # the entry depends on the message and format alone, and most messages repeat (a slow cluster logs
-    # "apply request took too long" thousands of times): each distinct pair is matched once
-    pairs = cand.select("fmt", "text").unique().with_row_index("_pair")
-    hits = (
-        pairs.with_columns(needle=pl.col("text").str.extract_many(catalogue.needles, overlapping=True))
-        .explode("needle")
-        .filter(pl.col("needle").is_not_null())
-        .unique(["_pair", "needle"])
-        .join(table, on=["needle", "fmt"])
+    by_level = pl.DataFrame(
+        [(level, fmt, idx) for idx, m in enumerate(catalogue.messages) for level in m.levels for fmt in m.formats],
+        schema={"level": pl.String, "fmt": pl.String, "_rule": pl.Int32},
+        orient="row",
+    )
+    # the entry depends on the message, format and level alone, and most messages repeat (a slow cluster
+    # logs "apply request took too long" thousands of times): each distinct triple is matched once
+    keys = ["fmt", "level", "text"]
+    pairs = cand.select(keys).unique().with_row_index("_pair")
+    hits = pl.concat(
+        [
+            pairs.with_columns(needle=pl.col("text").str.extract_many(catalogue.message_needles, overlapping=True))
+            .explode("needle")
+            .filter(pl.col("needle").is_not_null())
+            .unique(["_pair", "needle"])
+            .join(table, on=["needle", "fmt"])
+            .select("_pair", "text", "_rule"),
+            pairs.join(by_level, on=["level", "fmt"]).select("_pair", "text", "_rule"),
+        ]
     )
     matched = pl.collect_all(
         [
@@ -367,10 +378,10 @@ def _assign_rules(cand: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
     if not matched:
         return cand.clear().with_columns(_rule=pl.lit(None, dtype=pl.Int32))
     first = pairs.join(pl.concat(matched).group_by("_pair").agg(pl.col("_rule").min()), on="_pair", how="inner").select(
-        "fmt", "text", "_rule"
+        *keys, "_rule"
     )
     # joined on the message alone: the wide frame (raw text) is not copied
-    rule = cand.select("fmt", "text").join(first, on=["fmt", "text"], how="left", maintain_order="left")["_rule"]
+    rule = cand.select(keys).join(first, on=keys, how="left", maintain_order="left", nulls_equal=True)["_rule"]
     return cand.with_columns(rule).filter(pl.col("_rule").is_not_null())
 
 

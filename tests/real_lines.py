@@ -1,6 +1,7 @@
 """Real etcd log lines, verbatim from public issues (sources beside each), for parser tests.
 
-Copied from ../shared/reference/real-log-lines.md; none is invented. Each constant is one line.
+Copied from ../shared/reference/real-log-lines.md, or written by the project's own etcd binaries
+(said beside them); none is invented. Each constant is one line.
 """
 
 # slow WAL fsync, capnslog (etcd 3.3) - etcd-io/etcd#10215
@@ -123,3 +124,22 @@ ZAP35_DEFRAG_DONE = (
 )
 # OpenShift container shell preamble (bundle-layout.md pitfall 6): not etcd lines
 PREAMBLE = ["Waiting for ports 2379, 2380 and 9978 to be released.", "+ exec nice -n -19 ionice -c2 -n0 etcd"]
+
+# etcd 3.5.16 (the project's lab binary) started on a client port already taken: its fatal line, verbatim
+ZAP35_FATAL = (
+    '{"level":"fatal","ts":"2026-11-29T05:13:02.826281Z","caller":"etcdmain/etcd.go:204","msg":"discovery'
+    ' failed","error":"listen tcp 127.0.0.1:23791: bind: address already in use","stacktrace":"go.etcd.io'
+    "/etcd/server/etcdmain.startEtcdOrProxyV2\\n\\tgo.etcd.io/etcd/server/etcdmain/etcd.go:204\\ngo.etcd.io/"
+    "etcd/server/etcdmain.Main\\n\\tgo.etcd.io/etcd/server/etcdmain/main.go:40\\nmain.main\\n\\tgo.etcd.io/etc"
+    'd/server/main.go:31\\nruntime.main\\n\\truntime/proc.go:283"}'
+)
+# the same with etcd 3.4.23, zap logger
+ZAP34_FATAL = (
+    '{"level":"fatal","ts":"2026-11-29T05:12:55.984Z","caller":"etcdmain/etcd.go:271","msg":"discovery fa'
+    'iled","error":"listen tcp 127.0.0.1:23791: bind: address already in use","stacktrace":"go.etcd.io/et'
+    "cd/etcdmain.startEtcdOrProxyV2\\n\\tgo.etcd.io/etcd/etcdmain/etcd.go:271\\ngo.etcd.io/etcd/etcdmain.Mai"
+    "n\\n\\tgo.etcd.io/etcd/etcdmain/main.go:46\\nmain.main\\n\\tgo.etcd.io/etcd/main.go:28\\nruntime.main\\n\\tr"
+    'untime/proc.go:250"}'
+)
+# the same with etcd 3.4.23, capnslog logger (level C)
+CAPNS34_FATAL = "2026-11-29 05:12:55.962715 C | etcdmain: listen tcp 127.0.0.1:23791: bind: address already in use"

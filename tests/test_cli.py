@@ -238,3 +238,23 @@ def test_an_error_quoting_a_newline_is_still_one_line(tmp_path):
     assert r.returncode == 3 and len(r.stderr.splitlines()) == 1 and "warn\\ning" in r.stderr, r.stderr
     r = run("analyze", tmp_path / "no\nsuch", "--output", tmp_path / "o")
     assert r.returncode == 3 and len(r.stderr.splitlines()) == 1, r.stderr
+
+
+def test_the_fatal_error_a_member_stopped_on_is_quoted_even_before_the_window(tmp_path):
+    # previous.log ends on the fatal line real etcd 3.5.16 wrote, an hour before the 15-minute window
+    early = "2024-05-13T09:00:00.000000000Z "
+    late = "2024-05-13T10:20:00.000000000Z "
+    b = make_must_gather(
+        tmp_path / "b",
+        {"m0": {"previous": [early + R.ZAP34_APPLY, early + R.ZAP35_FATAL], "current": [late + R.ZAP34_APPLY]}},
+        wrapper=False,
+    )
+    r = run("analyze", b, "--format", "json", "--output", tmp_path / "o")
+    a = json.loads(r.stdout)
+    (finding,) = [f for f in a["findings"] if f["id"] == "fatal_errors"]
+    assert finding["member"] == "m0" and finding["severity"] == "warning"
+    assert "bind: address already in use" in finding["message"]
+    (quoted,) = finding["evidence"]
+    assert quoted["file"].endswith("previous.log") and quoted["line"] == 2 and '"level":"fatal"' in quoted["excerpt"]
+    (m0,) = a["members"]
+    assert m0["fatal_errors"] == {"count": 1, "last_error": "listen tcp 127.0.0.1:23791: bind: address already in use"}
