@@ -29,6 +29,9 @@ KUBELET_PREFIX = r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d
 SYSLOG_PREFIX = r"^[A-Z][a-z]{2} [ \d]?\d \d\d:\d\d:\d\d \S+ [\w.\-/]+(?:\[\d+\])?: "
 CAPNSLOG = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) ([CEWNIDT]) \| ([\w/.\-]+): (.*)$"
 RAFT_STDLIB = r"^raft ?(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) ([A-Z]+): (.*)$"
+# the Go runtime stopping the process ("panic: runtime error: ...", "fatal error: concurrent map writes"),
+# before its goroutine dump; the level says which
+GO_RUNTIME = r"^(panic|fatal error): "
 
 CAPNSLOG_LEVELS = {"C": "fatal", "E": "error", "W": "warn", "N": "info", "I": "info", "D": "debug", "T": "debug"}
 EXCERPT_CHARS = 600
@@ -128,6 +131,8 @@ def _classify(lf: pl.LazyFrame) -> pl.LazyFrame:
         .then(pl.lit("capnslog"))
         .when(inner_c.str.contains(RAFT_STDLIB))
         .then(pl.lit("raft"))
+        .when(inner_c.str.contains(GO_RUNTIME))
+        .then(pl.lit("go"))
         .when(pl.col("_syslog"))
         .then(pl.lit("text"))
         .when(inner_c.str.strip_chars() == "")
@@ -165,6 +170,8 @@ def _text_level_ts(lf: pl.LazyFrame) -> pl.LazyFrame:
         .then(capn.struct.field("2").replace_strict(CAPNSLOG_LEVELS, default=None))
         .when(fmt == "raft")
         .then(raft.struct.field("2").str.to_lowercase())
+        .when(fmt == "go")
+        .then(pl.when(inner.str.starts_with("panic")).then(pl.lit("panic")).otherwise(pl.lit("fatal")))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
     msg_ts = (
@@ -196,7 +203,7 @@ def _typed(expr: pl.Expr, typ: str) -> pl.Expr:
 
 
 ZAP_START = '{"level":'  # every zap line of etcd 3.4-3.6 begins with its level
-PARSED_FORMATS = ["zap", "capnslog", "raft", "text"]
+PARSED_FORMATS = ["zap", "capnslog", "raft", "text", "go"]
 
 
 def _file_stats(lines: pl.LazyFrame) -> list[pl.LazyFrame]:

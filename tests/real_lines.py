@@ -143,3 +143,12 @@ ZAP34_FATAL = (
 )
 # the same with etcd 3.4.23, capnslog logger (level C)
 CAPNS34_FATAL = "2026-11-29 05:12:55.962715 C | etcdmain: listen tcp 127.0.0.1:23791: bind: address already in use"
+# etcd 3.5.16 (the project's lab binary) started on a bbolt db with trashed pages: the Go runtime's panic,
+# the first lines of its goroutine dump after it, verbatim
+GO_PANIC = "panic: runtime error: slice bounds out of range [::8589934590] with length 2147483647"
+GO_PANIC_DUMP = [
+    "",
+    "goroutine 132 [running]:",
+    "go.etcd.io/bbolt.unsafeByteSlice(...)",
+    "\tgo.etcd.io/bbolt/unsafe.go:26",
+]
