@@ -231,6 +231,7 @@ def election_causes(bundle: Bundle, view: ClusterView) -> dict[int, dict]:
 
 
 CAUSE_KINDS = [
+    "fatal_error",
     "wal_fsync_slow",
     "heartbeat_slow",
     "tick_missed",
@@ -251,6 +252,7 @@ TERM_KINDS = [
 
 CAUSE_OF = {
     "wal_fsync_slow": ("slow_disk", "slow WAL fsyncs on the old leader"),
+    "fatal_error": ("restart", "the old leader stopped on a fatal error (the quoted line)"),
     "server_start": ("restart", "the old leader restarted"),
     "server_shutdown": ("restart", "the old leader shut down"),
     "heartbeat_slow": ("leader_stall", "the old leader sent heartbeats late (stalled or starved of CPU)"),

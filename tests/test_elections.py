@@ -1,5 +1,10 @@
 """Elections: every member logs the same one; counted once per raft term, with who campaigned."""
 
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from analyze.diagnosis import _closest_cause
 from analyze.model import build_analysis
 from analyze.rules import default_rules
 from analyze.window import bundle_window
@@ -43,3 +48,12 @@ def test_capnslog_33_election_timeline(tmp_path):
     make_must_gather(tmp_path, {"x": {"current": lines}})
     (e,) = analyse(tmp_path)["cluster"]["elections"]
     assert (e["term"], e["leader"], e["candidates"]) == (58, "7752c0b6a21319fe", ["x"])
+
+
+def test_an_old_leader_that_stopped_on_a_fatal_error_explains_the_election():
+    at = datetime(2026, 11, 29, 5, 19, 52, tzinfo=UTC)
+    around = pl.DataFrame(
+        {"kind": ["fatal_error", "server_start"], "ts": [at - timedelta(seconds=1), at + timedelta(seconds=9)]}
+    )
+    kind, why = _closest_cause(around, at, around)
+    assert kind == "restart" and "fatal error" in why
