@@ -142,11 +142,12 @@ def _max_by_member(events: pl.DataFrame, kinds: list[str], value: str) -> dict[s
 
 
 def _fatal_errors(bundle: Bundle) -> dict[str, tuple[int, str | None]]:
-    """Per member, the fatal/panic lines in all its logs and the error of the last one."""
-    rows = bundle.of("fatal_error", columns=["error"])
+    """Per member, the fatal/panic lines in all its logs and what the last one said ("message: error")."""
+    rows = bundle.of("fatal_error", columns=["message", "error"])
     if rows.height == 0:
         return {}
-    per = rows.group_by("member").agg(pl.len(), pl.col("error").drop_nulls().last()).sort("member")
+    said = pl.concat_str("message", "error", separator=": ", ignore_nulls=True)
+    per = rows.group_by("member").agg(pl.len(), said.last()).sort("member")
     return {str(m): (int(n), e) for m, n, e in per.iter_rows()}
 
 

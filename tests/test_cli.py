@@ -257,4 +257,5 @@ def test_the_fatal_error_a_member_stopped_on_is_quoted_even_before_the_window(tm
     (quoted,) = finding["evidence"]
     assert quoted["file"].endswith("previous.log") and quoted["line"] == 2 and '"level":"fatal"' in quoted["excerpt"]
     (m0,) = a["members"]
-    assert m0["fatal_errors"] == {"count": 1, "last_error": "listen tcp 127.0.0.1:23791: bind: address already in use"}
+    said = "discovery failed: listen tcp 127.0.0.1:23791: bind: address already in use"
+    assert m0["fatal_errors"] == {"count": 1, "last_error": said}
