@@ -168,6 +168,20 @@ def test_restart_and_nospace_alarm_are_reported(lab):
     assert a["status"] == "CRITICAL" and a["exit_code"] == 2
 
 
+@pytest.mark.parametrize("lab", LABS, indirect=True)
+def test_the_fatal_error_a_member_stopped_on_is_reported_and_only_there(lab):
+    """Fresh bundles: the killed follower first fails to start (its client port taken) and stops on a
+    fatal error, which must be quoted from its previous log; kept bundles predate the fault: no finding."""
+    path, truth_path = lab
+    fatal = {e["member"] for e in ground_truth(truth_path) if e["event"] == "member_fatal"}
+    a = analyse(path)
+    found = [f for f in a["findings"] if f["id"] == "fatal_errors"]
+    assert {f["member"] for f in found} == fatal
+    for f in found:
+        assert "address already in use" in f["message"]
+        assert any(ev["file"].endswith("previous.log") and '"level":"fatal"' in ev["excerpt"] for ev in f["evidence"])
+
+
 def test_sample_verdict_is_pinned():
     a = analyse(SAMPLE, duration="15")
     assert (a["status"], a["window"]["minutes"]) == ("CRITICAL", 15.0)

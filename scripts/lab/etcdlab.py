@@ -191,6 +191,26 @@ def kill_member(lab: Path, name: str) -> None:
     save(lab, state)
 
 
+def fail_start_member(lab: Path, name: str, timeout: float = 20.0) -> None:
+    """Start a stopped member while something else holds its client port: etcd cannot listen and stops
+    on a fatal error ("discovery failed ... address already in use") before it opens its data dir, as
+    a member does that a stray process or a port clash keeps from starting. Its log keeps the line."""
+    state = load(lab)
+    m = member_of(state, name)
+    with socket.socket() as blocker:
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past the killed member's TIME_WAITs
+        blocker.bind(("127.0.0.1", m["client_port"]))
+        blocker.listen()
+        spawn(lab, state, m)
+        save(lab, state)
+        deadline = time.monotonic() + timeout
+        while alive(m["pid"], m["name"]) and time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(m["pid"], os.WNOHANG)
+            time.sleep(0.05)
+    kill_member(lab, name)
+
+
 def restart(args: argparse.Namespace) -> None:
     restart_member(Path(args.dir).resolve(), args.member)
 

@@ -3,10 +3,11 @@
 
 Runs a 3-member cluster (etcdlab.py) under a kube-apiserver-like load, then: a follower's disk
 throttled, the leader's disk throttled (an election follows), the leader stopped with SIGSTOP for
-3 s (another election), a follower killed and restarted, compaction and defrag, and the DB filled
-to NOSPACE. Every injection is a line in ground_truth.jsonl (what, when, which member). A real
-Prometheus scrapes the members every second; the bundle is taken with the real collect.sh through
-the `oc` shim (so it carries Prometheus's dump), while the alarm is still active.
+3 s (another election), a follower killed, stopped on a fatal error as it starts again (its client
+port taken), then restarted, compaction and defrag, and the DB filled to NOSPACE. Every injection is
+a line in ground_truth.jsonl (what, when, which member). A real Prometheus scrapes the members every
+second; the bundle is taken with the real collect.sh through the `oc` shim (so it carries
+Prometheus's dump), while the alarm is still active.
 
 Slow disks need root: each member's data dir sits on its own loop-mounted ext4 and its write IOPS
 are capped with the cgroup-v1 blkio throttle, or, where that is missing, each fdatasync is delayed
@@ -291,6 +292,8 @@ def run(out: Path, etcd: str, etcdctl: str) -> Path:
             etcdlab.kill_member(lab, victim["name"])
             truth.event("member_sigkill", member=victim["name"])
             time.sleep(5)
+            etcdlab.fail_start_member(lab, victim["name"])
+            truth.event("member_fatal", member=victim["name"], error="bind: address already in use")
             etcdlab.restart_member(lab, victim["name"])
             truth.event("member_restarted", member=victim["name"])
             time.sleep(4)
