@@ -63,7 +63,7 @@ def bundles(draw):
     return logs, draw(st.sampled_from([None, ETCD_INFO])), draw(st.sampled_from(["all", "15"])), draw(st.booleans())
 
 
-def _reports(root: Path, duration: str, redact: bool) -> dict[str, bytes]:
+def reports_of(root: Path, duration: str, redact: bool) -> dict[str, bytes]:
     with open_bundle(root) as opened:
         bundle = load_bundle(opened, "fuzz")
     window = bundle_window(bundle, duration)
@@ -81,6 +81,6 @@ def test_any_mixture_of_real_lines_is_analysed_and_reported_the_same_twice(case)
     logs, etcd_info, duration, redact = case
     with tempfile.TemporaryDirectory() as d:
         root = make_must_gather(Path(d) / "mg", logs, etcd_info=etcd_info)
-        first = _reports(root, duration, redact)
+        first = reports_of(root, duration, redact)
         assert "analysis.json" in first and "performance_report.html" in first
-        assert _reports(root, duration, redact) == first
+        assert reports_of(root, duration, redact) == first

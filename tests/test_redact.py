@@ -1,14 +1,20 @@
 """--redact: no host name, IP, namespace or key name of the customer's in any output, the same
 pseudonyms in every run, and the report still reads (resources, IDs, times and numbers kept)."""
 
+import ipaddress
 import re
+import tempfile
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from analyze.cli import main
 from analyze.redact import Redactor, pseudonym
 from tests import real_lines as R
 from tests.factory import make_must_gather
+from tests.test_any_bundle_analyses import reports_of
 
 SAMPLE_SECRETS = ["master-0", "master-1", "master-2", "127.0.0.1", "ns-4", "obj-147", "bloat/huge"]
 
@@ -66,3 +72,27 @@ def test_times_versions_and_ids_are_not_mistaken_for_addresses():
     r = Redactor({"m1": "member"})
     kept = "2026-11-26T11:47:12.867Z 3.5.16 8e9e05c52164694d term 4 11:47:12"
     assert r.text(kept) == kept
+
+
+IDENT = st.from_regex(r"[a-z][a-z0-9]{5,10}", fullmatch=True)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ns=IDENT,
+    obj=IDENT,
+    node=IDENT,
+    host=IDENT,
+    ip4=st.integers(1 << 24, (224 << 24) - 1).map(lambda n: str(ipaddress.IPv4Address(n))),
+    ip6=st.integers(1, (1 << 128) - 1).map(lambda n: str(ipaddress.IPv6Address(n))),
+    resource=st.sampled_from(["pods", "secrets", "services/endpoints", "example.com/widgets", "leases"]),
+)
+def test_no_name_or_address_of_the_customer_survives_in_any_report(ns, obj, node, host, ip4, ip6, resource):
+    line = R.ZAP34_APPLY.replace("/registry/namespaces/default", f"/registry/{resource}/{ns}/{obj}").replace(
+        '"response":"', f'"response":"peer https://{host}.example:2380 {ip4} {ip6} '
+    )
+    with tempfile.TemporaryDirectory() as d:
+        mg = make_must_gather(Path(d) / "mg", {node: {"current": [line, R.ZAP34_HEARTBEAT]}})
+        everything = b"".join(reports_of(mg, "all", redact=True).values())
+    for secret in [ns, obj, node, host, ip4, ip6]:
+        assert secret.encode() not in everything, (secret, resource)
