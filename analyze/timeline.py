@@ -17,7 +17,7 @@ CATEGORIES = {
     "compaction": ["compaction_finished", "compaction_failed"],
     "defrag": ["defrag_started", "defrag_finished", "defrag_failed"],
     "snapshot": ["snapshot_saved", "snapshot_sent"],
-    "restart": ["server_start", "server_shutdown"],
+    "restart": ["server_start", "server_shutdown", "fatal_error"],
     "alarm": ["alarm_raised", "quota_exceeded", "health_alarm"],
     "network": ["peer_unhealthy", "stream_lost", "peer_inactive", "message_dropped"],
     "clock": ["clock_drift"],

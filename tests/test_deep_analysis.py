@@ -253,3 +253,9 @@ def test_a_slow_request_is_put_on_its_resource_and_namespace(stored, form):
     )
     (row,) = slow_requests(events_of([line])).iter_rows(named=True)
     assert (row["resource"], row["namespace"]) == (resource, namespace), key
+
+
+def test_a_fatal_error_counts_in_its_minute_as_a_restart():
+    ev = events_of([R.ZAP35_FATAL, R.ZAP34_APPLY.replace("2020-06-30T01:18:21", "2026-11-29T05:13:02")])
+    per = minutes(ev, Window(None, None, "all"))
+    assert per.filter(pl.col("restart") > 0)["restart"].to_list() == [1]
