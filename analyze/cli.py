@@ -73,6 +73,8 @@ def _verbose_stats(bundle: Bundle, timings: dict[str, float], redactor: Redactor
         print(f"  {name(f.file)}: {f.stats.lines} lines, {f.stats.unparsed} unparsed ({fmts})", file=err)
     for m in bundle.metrics_files:
         print(f"  {name(m.file)}: {m.kind}, {m.samples} samples in {m.series} series, {m.unparsed} unparsed", file=err)
+    if bundle.skipped:
+        print(f"  archive: {bundle.skipped} member(s) not unpacked (they cannot hold etcd data)", file=err)
     counts = bundle.events.group_by("kind").len().sort("kind")
     print("  events: " + ", ".join(f"{k}={n}" for k, n in counts.iter_rows()), file=err)
     print("  time: " + ", ".join(f"{k} {v:.3f}s" for k, v in timings.items()), file=err)

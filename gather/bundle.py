@@ -74,6 +74,7 @@ class Bundle:
     problems: list[str] = field(default_factory=list)
     damaged: bool = False  # the archive, or a compressed log in it, is truncated or damaged
     refused: int = 0  # archive members not extracted (unsafe paths, links, devices, FIFOs)
+    skipped: int = 0  # archive members not unpacked because they cannot hold etcd data
     sources: dict[str, LogSource] = field(default_factory=dict)
     catalogue: Catalogue = field(default_factory=default_catalogue)
     # lines already read back for quoting: file, line, excerpt
@@ -426,6 +427,7 @@ def load_bundle(
         problems=problems,
         damaged=opened.damaged or any(f.damaged for f in files),
         refused=opened.refused,
+        skipped=opened.skipped,
         sources=sources,
         catalogue=catalogue,
     )

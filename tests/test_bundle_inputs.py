@@ -203,6 +203,8 @@ def test_a_whole_cluster_must_gather_unpacks_only_what_can_hold_etcd_data(tmp_pa
     assert not unpacked & set(junk)
     assert {"bundle.json", "etcd_info/member_list.json", "etcd_info/metrics.openmetrics.gz"} <= unpacked
     from_archive = json.loads(_analysis_json(archive, tmp_path / "b"))
+    with open_bundle(archive) as opened:
+        assert load_bundle(opened, "mg").skipped == opened.skipped >= len(junk)
     for a in (etcd_only, from_archive):
         a["bundle"].pop("path")
         a["bundle"].pop("format")
