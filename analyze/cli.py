@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as click_errors
 
 from analyze.model import build_analysis
-from analyze.outputs import analysis_id, detail_areas, detail_rows, render_all, write_outputs
+from analyze.outputs import analysis_id, check_output_dir, detail_areas, detail_rows, render_all, write_outputs
 from analyze.progress import Progress
 from analyze.redact import REDACTED_SOURCE, Redactor
 from analyze.render import render_json, render_markdown, render_text
@@ -106,6 +106,8 @@ def analyze(
     rules = default_rules()
     if thresholds is not None:
         rules = apply_overrides(rules, thresholds)
+    if output is not None:
+        check_output_dir(output)  # before the analysis, not after it
     source_path = bundle if bundle is not None else sample_bundle()
     label = str(bundle) if bundle is not None else SAMPLE_LABEL
     progress = Progress.for_terminal(quiet=fmt is OutputFormat.json)

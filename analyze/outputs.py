@@ -20,6 +20,7 @@ from analyze.redact import Redactor
 from analyze.render import render_html, render_json, render_markdown, render_text
 from analyze.window import Window
 from gather.bundle import Bundle
+from gather.errors import BundleError
 
 DETAIL_LINES = 20_000
 DETAIL_KINDS = {
@@ -184,7 +185,36 @@ def render_all(
     return files
 
 
+REPORT_NAMES = (
+    "executive_performance_report.txt",
+    "analysis.json",
+    "performance_report.md",
+    "performance_report.html",
+    "cluster_topology.json",
+    "db_status_summary.txt",
+)
+
+
+def check_output_dir(directory: Path) -> None:
+    """Refuse an output directory that holds anything but an earlier analysis: the directory is replaced
+    whole, and ``--output ~/case-1234`` must never take the customer's bundle or anyone's files with it."""
+    if not directory.exists() and not directory.is_symlink():
+        return
+    if directory.is_symlink() or not directory.is_dir():
+        raise BundleError(f"--output {directory}: not a directory; give a new or empty directory")
+    ours = {*REPORT_NAMES, *DETAIL_KINDS}
+    foreign = sorted(p.name for p in directory.iterdir() if p.name not in ours or p.is_symlink() or not p.is_file())
+    if foreign:
+        raise BundleError(
+            f"--output {directory}: holds {len(foreign)} file(s) an analysis does not write ({foreign[0]}, ...): "
+            "it would be replaced whole; give a new or empty directory"
+        )
+
+
 def write_outputs(directory: Path, files: dict[str, bytes]) -> None:
+    """Every report, atomically: the directory is replaced whole (an earlier analysis only, see
+    ``check_output_dir``) or, on any failure, left as it was."""
+    check_output_dir(directory)
     directory = directory.resolve()
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
