@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import sys
 import time
 from enum import StrEnum
@@ -16,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
+import polars as pl
 import typer
 
 try:  # typer 0.29 and later carry their own copy of click; older ones use click itself
@@ -23,7 +25,7 @@ try:  # typer 0.29 and later carry their own copy of click; older ones use click
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as click_errors
 
-from analyze.model import build_analysis
+from analyze.model import TOOL_VERSION, build_analysis
 from analyze.outputs import analysis_id, check_output_dir, detail_areas, detail_rows, render_all, write_outputs
 from analyze.progress import Progress
 from analyze.redact import REDACTED_SOURCE, Redactor
@@ -51,8 +53,18 @@ class OutputFormat(StrEnum):
     markdown = "markdown"
 
 
+def _show_version(value: bool) -> None:
+    if value:  # what a bug report needs: this tool's version and the engine's
+        print(f"etcd-perf {TOOL_VERSION} (polars {pl.__version__}, Python {platform.python_version()})")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
     """Offline etcd performance analysis of OpenShift must-gathers and etcd-perf bundles."""
 
 

@@ -1,5 +1,6 @@
 """The command line as a support engineer and a CI job use it: exit codes, outputs, determinism."""
 
+import importlib.metadata
 import json
 import re
 import subprocess
@@ -7,6 +8,7 @@ import sys
 
 import pytest
 
+from analyze.model import TOOL_VERSION
 from tests import real_lines as R
 from tests.factory import SAMPLE, make_must_gather
 
@@ -259,3 +261,10 @@ def test_the_fatal_error_a_member_stopped_on_is_quoted_even_before_the_window(tm
     (m0,) = a["members"]
     said = "discovery failed: listen tcp 127.0.0.1:23791: bind: address already in use"
     assert m0["fatal_errors"] == {"count": 1, "last_error": said}
+
+
+def test_version_names_the_tool_and_its_engine_and_matches_the_package():
+    r = run("--version")
+    assert r.returncode == 0 and r.stderr == ""
+    assert re.fullmatch(r"etcd-perf (\S+) \(polars \S+, Python \S+\)\n", r.stdout), r.stdout
+    assert r.stdout.split()[1] == importlib.metadata.version("etcd-perf") == TOOL_VERSION
