@@ -265,7 +265,8 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
             "elections_started": kinds_count["raft_election_start"].get(name, 0),
             "restarts": restarts if (has_logs or name in {p[len("etcd-") :] for p in bundle.pods}) else None,
             "restarts_in_window": sum(1 for t in restart_times if _within(t, window)),
-            # whole logs, not the window: the error a member stopped on explains a restart long before it
+            # whole logs, not the window: the error a member stopped on explains a restart long before it;
+            # lines, not stops (a zap Panic and the runtime's panic line after it are one stop)
             "fatal_errors": fatal.get(name, (0, None))[0] if has_logs else None,
             "fatal_error_last": fatal.get(name, (0, None))[1],
             # etcd_info
