@@ -8,9 +8,10 @@ Builds (once) a must-gather-shaped corpus of real etcd lines (corpus.py), then t
 - the naive reference (naive.py): json-decode every line, same questions;
 - ``etcd-perf analyze --duration all --format json``: the full analysis, all reports written;
 - with ``--tar``: ``tar -xzf`` of the corpus packed as .tar.gz, and etcd-perf on that archive;
-- with ``--growth``: etcd-perf on a corpus twice the size (linear growth: <= 2.2x the time).
+- with ``--growth``: etcd-perf on a corpus twice the size (linear growth: <= 2.2x the time);
+- with ``--floor``: the least any polars analysis must do (floor.py), against the time the targets allow.
 
-    python3 benchmarks/run.py --mb 1024 --tar --growth     # the issue's targets (BENCHMARKS.md)
+    python3 benchmarks/run.py --mb 1024 --tar --growth --floor   # the issue's targets (BENCHMARKS.md)
     python3 benchmarks/run.py --mb 50 --json               # what tests/test_benchmark.py runs
 """
 
@@ -100,7 +101,18 @@ def warm(paths: list[str]) -> None:
                 pass
 
 
-def measure(mb: int, work: Path, repeat: int, tar: bool = False, growth: bool = False) -> dict:
+def floor(corpus: Path, repeat: int) -> dict[str, float]:
+    """floor.py's stage times, from a child (its own process, like every tool measured here)."""
+    done = subprocess.run(
+        [sys.executable, str(HERE / "floor.py"), str(corpus), "--repeat", str(repeat)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return json.loads(done.stdout)
+
+
+def measure(
+    mb: int, work: Path, repeat: int, tar: bool = False, growth: bool = False, with_floor: bool = False
+) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     out = corpus_dir(work, mb)
     info = json.loads((out / ".built").read_text())
@@ -136,7 +148,7 @@ def measure(mb: int, work: Path, repeat: int, tar: bool = False, growth: bool = 
         ratios["tgz_over_tar_x"] = t["etcd_perf_tgz"] / t["tar_x"]
     if growth:
         ratios["growth_2x"] = t["etcd_perf_2x"] / t["etcd_perf"]
-    return {
+    data = {
         "corpus": {"mb": info["bytes"] / 2**20, "lines": info["lines"], "files": info["files"]},
         "results": {k: asdict(v) for k, v in results.items()},
         "ratios": ratios,
@@ -148,6 +160,11 @@ def measure(mb: int, work: Path, repeat: int, tar: bool = False, growth: bool = 
             "growth_2x": "<= 2.2",
         },
     }
+    if with_floor:
+        # the whole analysis may take this long and meet both speed targets
+        budget = min(t["naive"] / 6, t["grep"] * 8)
+        data["floor"] = {"budget_seconds": budget, "stages": floor(out, max(repeat, 2))}
+    return data
 
 
 def print_table(data: dict) -> None:
@@ -166,6 +183,11 @@ def print_table(data: dict) -> None:
     phases = data["results"]["etcd_perf"]["phases"]
     if phases:
         print(f"etcd-perf phases: {phases}")
+    if "floor" in data:
+        budget = data["floor"]["budget_seconds"]
+        print(f"time the speed targets allow for the whole analysis: {budget:.2f} s")
+        for name, seconds in data["floor"]["stages"].items():
+            print(f"  polars floor, {name:13} {seconds:6.2f} s  ({100 * seconds / budget:.0f} % of it)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -175,9 +197,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--tar", action="store_true", help="also the .tar.gz corpus against tar -xzf")
     p.add_argument("--growth", action="store_true", help="also a corpus twice the size")
+    p.add_argument("--floor", action="store_true", help="also the least any polars analysis must do")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     args = p.parse_args(argv)
-    data = measure(args.mb, args.work, args.repeat, args.tar, args.growth)
+    data = measure(args.mb, args.work, args.repeat, args.tar, args.growth, args.floor)
     if args.json:
         print(json.dumps(data, indent=1))
     else:

@@ -68,3 +68,12 @@ def test_events_are_held_narrow(tmp_path):
         held = sum(f.estimated_size() + 16 * f.height * sum(t == pl.String for t in f.dtypes) for f in frames)
     assert events > 5_000
     assert held / events <= BYTES_PER_EVENT, f"{held / events:.0f} bytes per event"
+
+
+def test_the_floor_times_each_stage_of_the_least_a_polars_analysis_does(tmp_path):
+    from benchmarks import corpus, floor
+
+    corpus.build(tmp_path / "c", 4)
+    stages = bench.floor(tmp_path / "c", 1)
+    assert list(stages) == list(floor.stages("x"))
+    assert all(seconds > 0 for seconds in stages.values())

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""The least any polars analysis of a corpus must do, timed: the floor under etcd-perf's parse.
+
+Issue 6's speed targets (6x the naive reference, 8x grep) leave about 2 s per GiB on two cores for the
+whole analysis. These queries do a fraction of one, each a single streaming scan of every log file at
+once, on the same catalogue needles etcd-perf uses:
+
+- ``read``: every line, counted;
+- ``candidates``: the lines holding a catalogue needle, counted;
+- ``three fields``: of those, the message, the minute and the raw ``took`` text, grouped by message and
+  minute (count, longest text). No typing, no catalogue entry, no other field, no evidence, no report.
+
+If ``three fields`` alone takes the budget, no polars-only design meets the targets on this machine.
+
+    python3 benchmarks/floor.py <corpus dir> [--repeat N]     # prints JSON: seconds per stage
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+
+import polars as pl
+
+from gather.catalogue import default_catalogue
+from gather.logparse import ZAP_MSG, _prefix_ts
+
+
+def stages(needles: str) -> dict[str, object]:
+    raw = pl.col("raw")
+
+    def read(f: str) -> pl.LazyFrame:
+        return pl.scan_lines(f, name="raw").select(pl.len())
+
+    def candidates(f: str) -> pl.LazyFrame:
+        return pl.scan_lines(f, name="raw").filter(raw.str.contains(needles)).select(pl.len())
+
+    def three_fields(f: str) -> pl.LazyFrame:
+        return (
+            pl.scan_lines(f, name="raw")
+            .filter(raw.str.contains(needles))
+            .select(
+                raw.str.extract(ZAP_MSG, 1).alias("msg"),
+                _prefix_ts(raw).dt.truncate("1m").alias("minute"),
+                raw.str.extract(r'"took":"([^"]*)"', 1).alias("took"),
+            )
+            .group_by("msg", "minute")
+            .agg(pl.len(), pl.col("took").max())
+        )
+
+    return {"read": read, "candidates": candidates, "three fields": three_fields}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("corpus", type=Path)
+    p.add_argument("--repeat", type=int, default=2)
+    args = p.parse_args(argv)
+    logs = sorted(str(f) for f in args.corpus.rglob("*.log"))
+    needles = "|".join(re.escape(n) for n in default_catalogue().needles)
+    out = {}
+    for name, query in stages(needles).items():
+        best = float("inf")
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            pl.collect_all([query(f) for f in logs], engine="streaming")
+            best = min(best, time.perf_counter() - start)
+        out[name] = best
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
