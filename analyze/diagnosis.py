@@ -13,7 +13,7 @@ from datetime import timedelta
 import polars as pl
 
 from analyze.elections import DISK_NEAR, fsync_spans, paused_through
-from analyze.measures import ClusterView
+from analyze.measures import ClusterView, MemberView
 from analyze.units import fmt_value
 from gather.bundle import Bundle
 
@@ -24,7 +24,7 @@ CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
 
 @dataclass
 class Hypothesis:
-    cause: str  # slow_disk | leader_stall | network | space | clock | heavy_requests
+    cause: str  # slow_disk | leader_stall | peer_unreachable | network | space | clock | heavy_requests
     members: list[str]
     confidence: str
     summary: str
@@ -89,7 +89,148 @@ def _stall(view: ClusterView, disk_members: set[str]) -> list[Hypothesis]:
     return out
 
 
-def _network(view: ClusterView) -> list[Hypothesis]:
+PEER_RTT_SLOW_MS = 50  # OpenShift's recommendation, the peer_rtt_p99 rule's warning
+
+
+def _troubled_links(view: ClusterView) -> dict[tuple[str, str], tuple[int, float | None]]:
+    """(member, peer) -> the member's network warnings about that peer and its round-trip p99 to it,
+    for every pair where either says something is wrong."""
+    links: dict[tuple[str, str], tuple[int, float | None]] = {}
+    for m in view.members:
+        for peer in sorted(set(m.peer_warnings) | set(m.peer_rtt_p99_ms)):
+            warnings = sum(m.peer_warnings.get(peer, {}).values())
+            rtt = m.peer_rtt_p99_ms.get(peer)
+            if warnings or (rtt is not None and rtt > PEER_RTT_SLOW_MS):
+                links[(m.name, peer)] = (warnings, rtt)
+    return links
+
+
+def _peers_lost(
+    view: ClusterView, links: dict[tuple[str, str], tuple[int, float | None]], disk_members: set[str]
+) -> tuple[list[tuple[Hypothesis, str]], set[tuple[str, str]]]:
+    """The members their peers lost (each with what it went through, if its logs say), and the troubled
+    links that explains.
+
+    When a member restarts, stalls or loses its link, each peer logs lost streams and failed probes
+    *about that member*, and its round trips to it alone go up. A member is taken for the cause when
+    it restarted or stalled in the window and a peer saw trouble with it, or when at least two peers
+    did and every troubled link in the cluster leads to it (a network-wide problem would show between
+    the others too)."""
+    by_name = {m.name: m for m in view.members}
+    everyone = set.intersection(*({a, b} for a, b in links)) if links else set()
+    lost: list[tuple[Hypothesis, str]] = []
+    explained: set[tuple[str, str]] = set()
+    for x in sorted({peer for _, peer in links}):
+        reporters = sorted({r for r, p in links if p == x and r != x and r in by_name})
+        did, why = _why_unreachable(by_name.get(x), disk_members)
+        if not reporters or not (did or (len(reporters) >= 2 and x in everyone)):
+            continue
+        evidence = [_seen(by_name[r], x, links[(r, x)]) for r in reporters] + why
+        if did:
+            summary = f"{x} {did} and its peers lost it: their network trouble points at {x}, not at the network"
+        else:
+            summary = f"{x} unreachable from its peers (its node or its network link), not the whole network"
+        confidence = "high" if did else "medium"
+        lost.append((Hypothesis("peer_unreachable", [x], confidence, summary, evidence, 2.0 + 0.5 * bool(did)), did))
+        explained |= {link for link in links if x in link}
+    return lost, explained
+
+
+def _seen(reporter: MemberView, peer: str, link: tuple[int, float | None]) -> str:
+    """What one member saw of a peer: its warnings about it, its round trip to it against the others."""
+    warnings, rtt = link
+    seen = [f"{warnings} network warning(s) about it"] if warnings else []
+    if rtt is not None and rtt > PEER_RTT_SLOW_MS:
+        others = sorted((p, ms) for p, ms in reporter.peer_rtt_p99_ms.items() if p != peer)
+        against = " against " + ", ".join(f"{fmt_value(ms, 'ms')} to {p}" for p, ms in others) if others else ""
+        seen.append(f"round-trip p99 {fmt_value(rtt, 'ms')} to it{against}")
+    return f"{reporter.name} saw trouble with it: {'; '.join(seen)}"
+
+
+def _why_unreachable(m: MemberView | None, disk_members: set[str]) -> tuple[str, list[str]]:
+    """What the member's own logs say it went through in the window (restarts, a stall), in a few words
+    and as evidence. Late heartbeats of a member with a slow disk are the disk's, not a stall."""
+    if m is None:
+        return "", []
+    s = m.signals
+    did, out = [], []
+    if m.restarts_in_window:
+        did.append("restarted")
+        times = ", ".join(t.strftime("%H:%M:%S") for t in m.restarts_in_window)
+        out.append(f"restarted {len(m.restarts_in_window)} time(s) in the window (at {times} UTC)")
+        if s.get("fatal_errors"):  # counted over all its logs: said only where a restart in the window needs it
+            out.append(f"its last fatal error: {s.get('fatal_error_last')}")
+    frozen, late = s.get("wal_fsync_frozen_count") or 0, s.get("heartbeat_failures") or 0
+    if frozen or (late and m.name not in disk_members):
+        did.append("stalled")
+        if frozen:
+            out.append(f"{frozen} WAL fsync(s) spanned an election while it logged nothing else: it was paused")
+        if late:
+            out.append(f"{late} heartbeat(s) sent late as leader")
+    return " and ".join(did), out
+
+
+def _network(
+    view: ClusterView, disk_members: set[str] | None = None, stalls: list[Hypothesis] | None = None
+) -> list[Hypothesis]:
+    """The members its peers lost (see ``_peers_lost``), then network trouble for what they do not explain.
+
+    A lost member that only stalled, with its own stall hypothesis, lends that hypothesis its peers'
+    evidence instead of standing beside it."""
+    links = _troubled_links(view)
+    lost, explained = _peers_lost(view, links, disk_members or set())
+    if not lost:
+        return _network_by_member(view)
+    stall_of = {h.members[0]: h for h in stalls or []}
+    out = []
+    for h, did in lost:
+        x = h.members[0]
+        if x in stall_of and did == "stalled":
+            stall_of[x].evidence += [e for e in h.evidence if " saw trouble with it: " in e]
+            stall_of[x].score += 0.5
+        else:
+            out.append(h)
+    rest = {link: seen for link, seen in links.items() if link not in explained}
+    return out + _network_by_link(view, rest)
+
+
+def _network_by_link(view: ClusterView, links: dict[tuple[str, str], tuple[int, float | None]]) -> list[Hypothesis]:
+    """Network trouble per member, from its troubled links that no lost peer explains."""
+    out = []
+    for m in view.members:
+        peers = sorted(p for r, p in links if r == m.name)
+        if not peers:
+            continue
+        kinds = [m.peer_warnings.get(p, {}) for p in peers]
+        unhealthy = sum(k.get("peer_unhealthy", 0) for k in kinds)
+        dropped = sum(k.get("message_dropped", 0) for k in kinds)
+        evidence = []
+        if unhealthy:
+            evidence.append(f"{unhealthy} unhealthy peer probe(s)")
+        if dropped:
+            evidence.append(f"{dropped} raft message(s) dropped (send buffer full)")
+        for p in peers:
+            rtt = links[(m.name, p)][1]
+            if rtt is not None and rtt > PEER_RTT_SLOW_MS:
+                evidence.append(f"peer RTT p99 {fmt_value(rtt, 'ms')} to {p} (recommended under {PEER_RTT_SLOW_MS} ms)")
+        warnings = sum(links[(m.name, p)][0] for p in peers)
+        if not evidence and warnings:
+            evidence.append(f"{warnings} network warning(s) about {', '.join(peers)}")
+        if evidence:
+            out.append(
+                Hypothesis(
+                    "network",
+                    [m.name],
+                    "medium" if (dropped or unhealthy) else "low",
+                    f"network trouble between {m.name} and its peers",
+                    evidence,
+                    1 + (1 if dropped else 0) + (0.5 if unhealthy else 0),
+                )
+            )
+    return out
+
+
+def _network_by_member(view: ClusterView) -> list[Hypothesis]:
     out = []
     for m in view.members:
         s = m.signals
@@ -100,8 +241,8 @@ def _network(view: ClusterView) -> list[Hypothesis]:
             evidence.append(f"{unhealthy} unhealthy peer probe(s)")
         if dropped:
             evidence.append(f"{dropped} raft message(s) dropped (send buffer full)")
-        if rtt is not None and rtt > 50:
-            evidence.append(f"peer RTT p99 {fmt_value(rtt, 'ms')} (recommended under 50 ms)")
+        if rtt is not None and rtt > PEER_RTT_SLOW_MS:
+            evidence.append(f"peer RTT p99 {fmt_value(rtt, 'ms')} (recommended under {PEER_RTT_SLOW_MS} ms)")
         if evidence:
             out.append(
                 Hypothesis(
@@ -152,24 +293,29 @@ def _clock(view: ClusterView) -> list[Hypothesis]:
 SUMMARY = {
     "slow_disk": "slow disk on {members}",
     "leader_stall": "a stalled leader process on {members}",
-    "network": "network trouble between {members} and their peers",
+    "network": "network trouble between {members} and {their} peers",
     "clock": "clock drift on {members}",
 }
 
 
+# causes that are one story per member: two members their peers lost are two events, not one
+PER_MEMBER = {"peer_unreachable"}
+
+
 def _merge(hyps: list[Hypothesis]) -> list[Hypothesis]:
     """One hypothesis per cause: the same cause on several members is one story."""
-    merged: dict[str, Hypothesis] = {}
-    for h in sorted(hyps, key=lambda h: -h.score):
-        if h.cause in merged:
-            m = merged[h.cause]
+    merged: dict[tuple[str, str], Hypothesis] = {}
+    for h in sorted(hyps, key=lambda h: (-h.score, h.cause, h.members)):
+        key = (h.cause, h.members[0] if h.cause in PER_MEMBER and h.members else "")
+        if key in merged:
+            m = merged[key]
             m.members += [x for x in h.members if x not in m.members]
             m.evidence += [f"{h.members[0]}: {e}" for e in h.evidence]
             m.score += h.score
             if CONFIDENCE_RANK[h.confidence] < CONFIDENCE_RANK[m.confidence]:
                 m.confidence = h.confidence
         else:
-            merged[h.cause] = Hypothesis(
+            merged[key] = Hypothesis(
                 h.cause,
                 list(h.members),
                 h.confidence,
@@ -179,8 +325,10 @@ def _merge(hyps: list[Hypothesis]) -> list[Hypothesis]:
             )
     for h in merged.values():
         if h.cause in SUMMARY and h.members:
-            h.summary = SUMMARY[h.cause].format(members=" and ".join(h.members))
-    return sorted(merged.values(), key=lambda h: (CONFIDENCE_RANK[h.confidence], -h.score, h.cause))
+            h.summary = SUMMARY[h.cause].format(
+                members=" and ".join(h.members), their="their" if len(h.members) > 1 else "its"
+            )
+    return sorted(merged.values(), key=lambda h: (CONFIDENCE_RANK[h.confidence], -h.score, h.cause, h.members))
 
 
 def election_causes(bundle: Bundle, view: ClusterView) -> dict[int, dict]:
@@ -336,10 +484,11 @@ def heavy_requests(attribution: dict, disk_members: set[str]) -> list[Hypothesis
 def diagnose(view: ClusterView, attribution: dict) -> dict:
     disk = _disk(view)
     disk_members = {h.members[0] for h in disk if h.confidence == "high"}
+    stalls = _stall(view, disk_members)
     hyps = _merge(
         disk
-        + _stall(view, disk_members)
-        + _network(view)
+        + stalls
+        + _network(view, disk_members, stalls)
         + _space(view)
         + _clock(view)
         + heavy_requests(attribution, disk_members)

@@ -16,6 +16,7 @@ from analyze import metric_measures
 from analyze.elections import LEADER_KINDS, Election, election_timeline, frozen_fsyncs
 from analyze.membership import membership_problems
 from analyze.stats import per_member
+from analyze.units import fmt_value
 from analyze.window import Window
 from gather.bundle import Bundle
 from gather.etcd_info import EndpointHealth, EndpointStatus
@@ -42,7 +43,12 @@ class MemberView:
     log_last: datetime | None
     restart_times: list[datetime] = field(default_factory=list)
     tuning: dict[str, str] = field(default_factory=dict)
-    signals: dict[str, float | int | None] = field(default_factory=dict)
+    signals: dict[str, float | int | str | None] = field(default_factory=dict)
+    # what this member saw of each peer, by peer name (hex ID where no name is known): its network
+    # warnings about that peer by kind (logs, window) and its round-trip p99 to it (metrics)
+    peer_warnings: dict[str, dict[str, int]] = field(default_factory=dict)
+    peer_rtt_p99_ms: dict[str, float] = field(default_factory=dict)
+    restarts_in_window: list[datetime] = field(default_factory=list)
 
 
 @dataclass
@@ -151,6 +157,50 @@ def _fatal_errors(bundle: Bundle) -> dict[str, tuple[int, str | None]]:
     return {str(m): (int(n), e) for m, n, e in per.iter_rows()}
 
 
+def _peer_warnings(bundle: Bundle, window: Window) -> dict[str, dict[str, dict[str, int]]]:
+    """member -> peer -> network warnings about that peer by kind, in the window: whether a member's
+    trouble is with every peer (its own network) or with one (that peer), as each line names its peer."""
+    rows = (
+        bundle.of(*NETWORK_KINDS, columns=["kind", "peer_id"])
+        .filter(in_window(window) & pl.col("peer_id").is_not_null())
+        .group_by("member", "peer_id", "kind")
+        .len()
+        .sort("member", "peer_id", "kind")
+    )
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for member, peer, kind, n in rows.iter_rows():
+        name = bundle.id_names.get(peer, peer)
+        by_kind = out.setdefault(str(member), {}).setdefault(name, {})
+        by_kind[str(kind)] = by_kind.get(str(kind), 0) + int(n)
+    return out
+
+
+def _peer_rtts(bundle: Bundle, per_peer: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
+    """member -> peer name -> round-trip p99 (ms) from the metrics' per-peer histogram (``To`` label)."""
+    return {
+        member: {bundle.id_names.get(r["peer"], r["peer"]): r["p99_ms"] for r in rows if r["p99_ms"] is not None}
+        for member, rows in per_peer.items()
+    }
+
+
+def _peers_text(warnings: dict[str, dict[str, int]]) -> str:
+    """ "; all about master-0" or "; about master-0 (5), master-2 (1)": the peers a member's warnings name."""
+    if not warnings:
+        return ""
+    if len(warnings) == 1:
+        return f"; all about {next(iter(warnings))}"
+    totals = sorted(((peer, sum(k.values())) for peer, k in warnings.items()), key=lambda pn: (-pn[1], pn[0]))
+    return "; about " + ", ".join(f"{peer} ({n})" for peer, n in totals)
+
+
+def _by_peer_text(rtts: dict[str, float]) -> str:
+    """ ", by peer master-0 203 ms, master-2 0.784 ms" (worst first), or "" with fewer than two peers."""
+    if len(rtts) < 2:
+        return ""
+    ranked = sorted(rtts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", by peer " + ", ".join(f"{peer} {fmt_value(ms, 'ms')}" for peer, ms in ranked)
+
+
 def measure(bundle: Bundle, window: Window) -> ClusterView:
     events = bundle.events.filter(in_window(window))
     fsyncs = bundle.of("wal_fsync_slow").filter(in_window(window))
@@ -185,6 +235,8 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
     elections = election_timeline(bundle.of(*LEADER_KINDS, "raft_became_candidate"), bundle.id_names)
     frozen = frozen_fsyncs(events, fsyncs, elections)
     fatal = _fatal_errors(bundle)
+    peer_warnings = _peer_warnings(bundle, window)
+    peer_rtts = _peer_rtts(bundle, mm.per_peer)
     members: list[MemberView] = []
     for name in bundle.member_names:
         mid = ids.get(name)
@@ -213,6 +265,9 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
             log_last=last,
             restart_times=restart_times,
             tuning=_tuning(bundle, name),
+            peer_warnings=peer_warnings.get(name, {}),
+            peer_rtt_p99_ms=peer_rtts.get(name, {}),
+            restarts_in_window=[t for t in restart_times if _within(t, window)],
         )
         f = fsync.get(name, {})
         a = apply.get(name, {})
@@ -259,12 +314,15 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
             "clock_drift_events": kinds_count["clock_drift"].get(name, 0) if has_logs else None,
             "clock_drift_max_ms": _round(drift_max.get(name)),
             "network_events": network.get(name, 0) if has_logs else None,
+            # message text: which peers the warnings name, most named first ("" when none names one)
+            "network_events_peers": _peers_text(view.peer_warnings),
+            "peer_rtt_by_peer": _by_peer_text(view.peer_rtt_p99_ms),
             "peer_unhealthy_count": kinds_count["peer_unhealthy"].get(name, 0),
             "message_dropped_count": kinds_count["message_dropped"].get(name, 0),
             "stream_lost_count": kinds_count["stream_lost"].get(name, 0),
             "elections_started": kinds_count["raft_election_start"].get(name, 0),
             "restarts": restarts if (has_logs or name in {p[len("etcd-") :] for p in bundle.pods}) else None,
-            "restarts_in_window": sum(1 for t in restart_times if _within(t, window)),
+            "restarts_in_window": len(view.restarts_in_window),
             # whole logs, not the window: the error a member stopped on explains a restart long before it;
             # lines, not stops (a zap Panic and the runtime's panic line after it are one stop)
             "fatal_errors": fatal.get(name, (0, None))[0] if has_logs else None,

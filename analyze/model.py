@@ -190,6 +190,10 @@ def _member(m: MemberView, minutes: dict, per_peer: list[dict]) -> dict:
         "heartbeat_failures": s["heartbeat_failures"],
         "readindex_delays": s["readindex_delays"],
         "network_events": s["network_events"],
+        # the member's network warnings in the window, by the peer each names (name, else hex ID), by kind
+        "network_events_by_peer": [
+            {"peer": peer, "count": sum(kinds.values()), "by_kind": kinds} for peer, kinds in m.peer_warnings.items()
+        ],
         "clock_drift_events": s["clock_drift_events"],
         "elections_started": s["elections_started"],
     }
@@ -368,7 +372,12 @@ def build_analysis(
         },
         "logs": _logs(bundle, view),
         "members": [
-            _member(m, view.metrics.minutes.get(m.name, {}), view.metrics.per_peer.get(m.name, []))
+            _member(
+                m,
+                view.metrics.minutes.get(m.name, {}),
+                # the metric's "To" label is the peer's hex ID: its name beside it
+                [{**r, "peer_name": bundle.id_names.get(r["peer"])} for r in view.metrics.per_peer.get(m.name, [])],
+            )
             for m in view.members
         ],
         "metrics": {

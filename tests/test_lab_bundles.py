@@ -16,7 +16,7 @@ import pytest
 
 from analyze.model import build_analysis
 from analyze.rules import default_rules
-from analyze.window import bundle_window
+from analyze.window import bundle_window, resolve_window
 from gather.archive import open_bundle
 from gather.bundle import load_bundle
 from tests.factory import (
@@ -306,3 +306,62 @@ def test_a_fsync_a_frozen_leader_woke_in_is_shown_apart_and_explained_as_a_stall
     assert kpi[("wal_fsync_logged", "master-2")] == 0  # the disk KPI leaves the freeze out
     (stall,) = [h for h in a["diagnosis"]["hypotheses"] if h["cause"] == "leader_stall"]
     assert stall["members"] == ["master-2"] and "paused, not the disk" in stall["evidence"][0]
+
+
+@pytest.mark.parametrize("lab", LABS, indirect=True)
+def test_peers_trouble_is_blamed_on_the_member_the_lab_killed_not_on_the_network(lab):
+    """The lab injects no network fault. When a member is killed, both others log lost streams and failed
+    probes about it, and their round trips to it alone go up: it is the member they lost, with its restart,
+    and the network between the survivors is never the medium-or-better story."""
+    path, truth_path = lab
+    truth = ground_truth(truth_path)
+    killed = {e["member"] for e in truth if e["event"] == "member_sigkill"}
+    stopped = {e["member"] for e in truth if e["event"] == "leader_sigstop"}
+    hyps = analyse(path)["diagnosis"]["hypotheses"]
+    lost = {h["members"][0]: h for h in hyps if h["cause"] == "peer_unreachable"}
+    assert all(len(h["members"]) == 1 for h in hyps if h["cause"] == "peer_unreachable")
+    assert set(lost) <= killed | stopped
+    for member in killed:
+        assert "restarted" in lost[member]["summary"], lost[member]
+        reporters = [e for e in lost[member]["evidence"] if " saw trouble with it: " in e]
+        assert len(reporters) == 2, lost[member]["evidence"]
+    assert all(h["confidence"] == "low" for h in hyps if h["cause"] == "network"), hyps
+
+
+def test_a_lost_peer_without_a_restart_in_the_window_is_named_with_less_confidence():
+    """Sample, window ending before the killed member came back: both others' trouble is with it alone
+    (its node or its link); without its restart in view, that is medium confidence, never the network."""
+    with open_bundle(SAMPLE) as opened:
+        bundle = load_bundle(opened, "sample")
+    window = resolve_window(bundle.collected_at, None, "5", None, "2026-11-26T11:46:56Z")
+    hyps = build_analysis(bundle, window, default_rules())["diagnosis"]["hypotheses"]
+    (lost,) = [h for h in hyps if h["cause"] == "peer_unreachable"]
+    assert (lost["members"], lost["confidence"]) == (["master-0"], "medium")
+    assert "its node or its network link" in lost["summary"]
+    assert not [h for h in hyps if h["cause"] == "network"]
+
+
+def test_network_warnings_and_round_trips_are_given_per_peer_by_name():
+    a = analyse(SAMPLE)
+    m1 = next(m for m in a["members"] if m["name"] == "master-1")
+    (about,) = m1["network_events_by_peer"]
+    assert about["peer"] == "master-0"
+    assert about["count"] == sum(about["by_kind"].values()) == m1["network_events"]
+    names = {r["peer"]: r["peer_name"] for r in m1["peer_rtt"]["per_peer"]}
+    assert set(names.values()) == {"master-0", "master-2"}
+    ids = {m["name"]: m["id"] for m in a["members"]}
+    assert all(ids[name] == peer for peer, name in names.items())
+    by_id = {(f["id"], f["member"]): f["message"] for f in a["findings"]}
+    assert by_id[("network_trouble", "master-1")].endswith("; all about master-0")
+    rtt = by_id[("peer_rtt_p99", "master-1")]
+    assert ", by peer master-0 " in rtt and rtt.index("master-0 ") < rtt.index("master-2 ")  # worst first
+
+
+def test_a_stalled_leader_its_peers_lost_is_one_story_with_their_evidence():
+    """The lab froze leader master-2 (SIGSTOP): its stall hypothesis carries master-1's slow round trips
+    to it, and no second hypothesis says the same thing."""
+    hyps = analyse(HEALTHY_LEADER_FROZEN / "bundle.tar.gz")["diagnosis"]["hypotheses"]
+    (stall,) = [h for h in hyps if h["cause"] == "leader_stall"]
+    assert stall["members"] == ["master-2"]
+    assert any(e.startswith("master-2: master-1 saw trouble with it: round-trip p99") for e in stall["evidence"])
+    assert "master-2" not in {h["members"][0] for h in hyps if h["cause"] == "peer_unreachable"}
