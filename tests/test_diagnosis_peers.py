@@ -1,0 +1,101 @@
+"""Who is to blame for peers' network trouble: the rule of ``diagnosis._network``, over any cluster.
+
+The lab bundles (test_lab_bundles.py) pin it on what real etcd wrote; this pins its invariants on every
+shape of trouble: any members, any links between them, any restarts, stalls and slow disks.
+"""
+
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analyze.diagnosis import PEER_RTT_SLOW_MS, _network, _troubled_links
+from analyze.measures import ClusterView, MemberView
+
+AT = datetime(2026, 11, 26, 11, 46, 57, tzinfo=UTC)
+
+
+def member(name: str, restarted: bool, late: int, frozen: int) -> MemberView:
+    return MemberView(
+        name=name,
+        id=None,
+        id_hex=None,
+        pod=None,
+        endpoint=None,
+        version=None,
+        is_leader=None,
+        is_learner=False,
+        alarms=[],
+        health=None,
+        status=None,
+        log_first=None,
+        log_last=None,
+        restart_times=[AT] if restarted else [],
+        restarts_in_window=[AT] if restarted else [],
+        signals={"heartbeat_failures": late, "wal_fsync_frozen_count": frozen, "fatal_errors": 0},
+    )
+
+
+@st.composite
+def clusters(draw) -> tuple[ClusterView, set[str]]:
+    names = [f"master-{i}" for i in range(draw(st.integers(2, 5)))]
+    members = [member(n, draw(st.booleans()), draw(st.integers(0, 3)), draw(st.integers(0, 1))) for n in names]
+    for m in members:
+        for peer in names:
+            if peer == m.name or not draw(st.booleans()):
+                continue
+            warnings = draw(st.integers(0, 9))
+            if warnings:
+                m.peer_warnings[peer] = {"peer_unhealthy": warnings}
+            m.peer_rtt_p99_ms[peer] = draw(st.sampled_from([0.8, 1.6, 49.0, 203.4, 406.0]))
+        # the member's own totals, as measure() gives them beside the per-peer figures
+        m.signals["peer_unhealthy_count"] = sum(k["peer_unhealthy"] for k in m.peer_warnings.values())
+        m.signals["peer_rtt_p99_ms"] = max(m.peer_rtt_p99_ms.values(), default=None)
+    disk = set(draw(st.lists(st.sampled_from(names), unique=True)))
+    view = ClusterView(members, [], [], {}, None, {})
+    return view, disk
+
+
+def explained_by_itself(m: MemberView, disk: set[str]) -> bool:
+    s = m.signals
+    return bool(m.restarts_in_window or s["wal_fsync_frozen_count"] or (s["heartbeat_failures"] and m.name not in disk))
+
+
+@settings(max_examples=300, deadline=None)
+@given(clusters())
+def test_a_member_is_blamed_only_when_a_peer_saw_trouble_with_it_and_it_went_down_or_is_the_one_link(case):
+    view, disk = case
+    links = _troubled_links(view)
+    by_name = {m.name: m for m in view.members}
+    hyps = _network(view, disk, [])
+    lost = [h.members[0] for h in hyps if h.cause == "peer_unreachable"]
+    for x in lost:
+        reporters = {r for r, p in links if p == x and r != x}
+        assert reporters, x
+        every_link_is_its = all(x in link for link in links)
+        assert explained_by_itself(by_name[x], disk) or (len(reporters) >= 2 and every_link_is_its)
+    for h in hyps:
+        if h.cause == "network":
+            # what is left for the network: a troubled link that no blamed member is part of
+            (m,) = h.members
+            assert any(r == m and not ({r, p} & set(lost)) for r, p in links), (h, lost)
+
+
+@settings(max_examples=200, deadline=None)
+@given(clusters(), st.randoms(use_true_random=False))
+def test_the_diagnosis_does_not_depend_on_the_order_members_are_listed_in(case, rnd):
+    view, disk = case
+    shuffled = ClusterView(rnd.sample(view.members, len(view.members)), [], [], {}, None, {})
+
+    def story(v: ClusterView) -> list:
+        return sorted(_network(v, disk, []), key=lambda h: (h.cause, h.members))
+
+    assert story(view) == story(shuffled)
+
+
+@given(clusters())
+def test_links_are_troubled_only_by_a_warning_or_a_slow_round_trip(case):
+    view, _ = case
+    for (r, p), (warnings, rtt) in _troubled_links(view).items():
+        assert r != p
+        assert warnings > 0 or (rtt is not None and rtt > PEER_RTT_SLOW_MS)
