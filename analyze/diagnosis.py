@@ -199,62 +199,64 @@ def _network_by_link(view: ClusterView, links: dict[tuple[str, str], tuple[int, 
     out = []
     for m in view.members:
         peers = sorted(p for r, p in links if r == m.name)
-        if not peers:
-            continue
         kinds = [m.peer_warnings.get(p, {}) for p in peers]
-        unhealthy = sum(k.get("peer_unhealthy", 0) for k in kinds)
-        dropped = sum(k.get("message_dropped", 0) for k in kinds)
-        evidence = []
-        if unhealthy:
-            evidence.append(f"{unhealthy} unhealthy peer probe(s)")
-        if dropped:
-            evidence.append(f"{dropped} raft message(s) dropped (send buffer full)")
-        for p in peers:
-            rtt = links[(m.name, p)][1]
-            if rtt is not None and rtt > PEER_RTT_SLOW_MS:
-                evidence.append(f"peer RTT p99 {fmt_value(rtt, 'ms')} to {p} (recommended under {PEER_RTT_SLOW_MS} ms)")
+        slow = [(p, rtt) for p in peers if (rtt := links[(m.name, p)][1]) is not None and rtt > PEER_RTT_SLOW_MS]
         warnings = sum(links[(m.name, p)][0] for p in peers)
-        if not evidence and warnings:
-            evidence.append(f"{warnings} network warning(s) about {', '.join(peers)}")
-        if evidence:
-            out.append(
-                Hypothesis(
-                    "network",
-                    [m.name],
-                    "medium" if (dropped or unhealthy) else "low",
-                    f"network trouble between {m.name} and its peers",
-                    evidence,
-                    1 + (1 if dropped else 0) + (0.5 if unhealthy else 0),
-                )
-            )
+        h = _network_trouble(
+            m.name,
+            sum(k.get("peer_unhealthy", 0) for k in kinds),
+            sum(k.get("message_dropped", 0) for k in kinds),
+            [f" to {p}" for p, _ in slow],
+            [rtt for _, rtt in slow],
+            f"{warnings} network warning(s) about {', '.join(peers)}" if warnings else None,
+        )
+        out += [h] if h else []
     return out
 
 
 def _network_by_member(view: ClusterView) -> list[Hypothesis]:
+    """Network trouble per member, from its own totals (no member is one its peers lost)."""
     out = []
     for m in view.members:
         s = m.signals
-        unhealthy, dropped = s.get("peer_unhealthy_count") or 0, s.get("message_dropped_count") or 0
         rtt = s.get("peer_rtt_p99_ms")
-        evidence = []
-        if unhealthy:
-            evidence.append(f"{unhealthy} unhealthy peer probe(s)")
-        if dropped:
-            evidence.append(f"{dropped} raft message(s) dropped (send buffer full)")
-        if rtt is not None and rtt > PEER_RTT_SLOW_MS:
-            evidence.append(f"peer RTT p99 {fmt_value(rtt, 'ms')} (recommended under {PEER_RTT_SLOW_MS} ms)")
-        if evidence:
-            out.append(
-                Hypothesis(
-                    "network",
-                    [m.name],
-                    "medium" if (dropped or unhealthy) else "low",
-                    f"network trouble between {m.name} and its peers",
-                    evidence,
-                    1 + (1 if dropped else 0) + (0.5 if unhealthy else 0),
-                )
-            )
+        slow = rtt is not None and rtt > PEER_RTT_SLOW_MS
+        h = _network_trouble(
+            m.name,
+            s.get("peer_unhealthy_count") or 0,
+            s.get("message_dropped_count") or 0,
+            [""] if slow else [],
+            [rtt] if slow else [],
+            None,
+        )
+        out += [h] if h else []
     return out
+
+
+def _network_trouble(
+    member: str, unhealthy: int, dropped: int, to: list[str], rtts: list, otherwise: str | None
+) -> Hypothesis | None:
+    """One member's network hypothesis: unhealthy probes, dropped messages and slow round trips (``to``
+    names each one's peer, or is empty), else ``otherwise``; a probe or a drop makes it medium."""
+    evidence = []
+    if unhealthy:
+        evidence.append(f"{unhealthy} unhealthy peer probe(s)")
+    if dropped:
+        evidence.append(f"{dropped} raft message(s) dropped (send buffer full)")
+    for peer, rtt in zip(to, rtts, strict=True):
+        evidence.append(f"peer RTT p99 {fmt_value(rtt, 'ms')}{peer} (recommended under {PEER_RTT_SLOW_MS} ms)")
+    if not evidence and otherwise:
+        evidence.append(otherwise)
+    if not evidence:
+        return None
+    return Hypothesis(
+        "network",
+        [member],
+        "medium" if (dropped or unhealthy) else "low",
+        f"network trouble between {member} and its peers",
+        evidence,
+        1 + (1 if dropped else 0) + (0.5 if unhealthy else 0),
+    )
 
 
 def _space(view: ClusterView) -> list[Hypothesis]:
