@@ -14,7 +14,7 @@ import polars as pl
 
 from analyze.elections import DISK_NEAR, fsync_spans, paused_through
 from analyze.measures import ClusterView, MemberView
-from analyze.units import fmt_value
+from analyze.units import fmt_span, fmt_value
 from gather.bundle import Bundle
 
 CAUSE_BEFORE = timedelta(seconds=30)  # what the old leader logged this long before an election
@@ -44,9 +44,9 @@ def _disk(view: ClusterView) -> list[Hypothesis]:
         p99 = s.get("wal_fsync_p99_ms")
         evidence, score = [], 0.0
         if logged:
-            evidence.append(
-                f"{logged} WAL fsync(s) over 1 s in its log (slowest {fmt_value(s['wal_fsync_slow_max_ms'], 'ms')})"
-            )
+            slowest = fmt_value(s["wal_fsync_slow_max_ms"], "ms")
+            when = f", {fmt_span(*span)}" if (span := m.spans.get("wal_fsync_slow")) else ""
+            evidence.append(f"{logged} WAL fsync(s) over 1 s in its log (slowest {slowest}{when})")
             score += 3 + logged / 10
         if counted >= 0.5:
             evidence.append(f"{counted:.0f} fsync(s) above 1 s in its WAL fsync histogram")
@@ -72,8 +72,9 @@ def _stall(view: ClusterView, disk_members: set[str]) -> list[Hypothesis]:
             continue
         worst = s.get("heartbeat_max_exceeded_ms")
         frozen = s.get("wal_fsync_frozen_count") or 0
+        when = f", {fmt_span(*span)}" if (span := m.spans.get("heartbeat_slow")) else ""
         evidence = [
-            f"{late} heartbeat(s) sent late as leader (worst {fmt_value(worst, 'ms')} over the limit) "
+            f"{late} heartbeat(s) sent late as leader (worst {fmt_value(worst, 'ms')} over the limit{when}) "
             + (
                 f"and {frozen} WAL fsync(s) that spanned an election while it logged nothing else: "
                 "the process was paused, not the disk"

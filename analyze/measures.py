@@ -49,6 +49,8 @@ class MemberView:
     peer_warnings: dict[str, dict[str, int]] = field(default_factory=dict)
     peer_rtt_p99_ms: dict[str, float] = field(default_factory=dict)
     restarts_in_window: list[datetime] = field(default_factory=list)
+    # kind -> (first, last) time this member logged it in the window: since when, and until when
+    spans: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
 
 
 @dataclass
@@ -140,6 +142,23 @@ def _round(value: float | None, digits: int = 3) -> float | None:
 def _counts(events: pl.DataFrame, kinds: list[str]) -> dict[str, int]:
     rows = events.filter(pl.col("kind").is_in(kinds)).group_by("member").len()
     return dict(rows.iter_rows())
+
+
+SPAN_KINDS = ["wal_fsync_slow", "heartbeat_slow", "apply_slow"]
+
+
+def _spans(events: pl.DataFrame) -> dict[str, dict[str, tuple[datetime, datetime]]]:
+    """member -> kind -> (first, last) time of that kind's events, for the kinds whose onset a report gives."""
+    rows = (
+        events.filter(pl.col("kind").is_in(SPAN_KINDS) & pl.col("ts").is_not_null())
+        .group_by("member", "kind")
+        .agg(pl.col("ts").min().alias("first"), pl.col("ts").max().alias("last"))
+        .sort("member", "kind")
+    )
+    out: dict[str, dict[str, tuple[datetime, datetime]]] = {}
+    for member, kind, first, last in rows.iter_rows():
+        out.setdefault(str(member), {})[str(kind)] = (first, last)
+    return out
 
 
 def _max_by_member(events: pl.DataFrame, kinds: list[str], value: str) -> dict[str, float]:
@@ -236,6 +255,7 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
     frozen = frozen_fsyncs(events, fsyncs, elections)
     fatal = _fatal_errors(bundle)
     peer_warnings = _peer_warnings(bundle, window)
+    spans = _spans(events)
     peer_rtts = _peer_rtts(bundle, mm.per_peer)
     members: list[MemberView] = []
     for name in bundle.member_names:
@@ -268,6 +288,7 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
             peer_warnings=peer_warnings.get(name, {}),
             peer_rtt_p99_ms=peer_rtts.get(name, {}),
             restarts_in_window=[t for t in restart_times if _within(t, window)],
+            spans=spans.get(name, {}),
         )
         f = fsync.get(name, {})
         a = apply.get(name, {})

@@ -106,13 +106,21 @@ def _latency(s: dict, key: str, minutes: list[dict] | None) -> dict:
     }
 
 
-def _wal_fsync(s: dict, minutes: list[dict] | None) -> dict:
+def _first_last(m: MemberView, kind: str) -> dict:
+    """When the member first and last logged ``kind`` in the window (null when it did not)."""
+    first, last = m.spans.get(kind, (None, None))
+    return {"first": iso(first), "last": iso(last)}
+
+
+def _wal_fsync(m: MemberView, minutes: list[dict] | None) -> dict:
     """Metrics give the true distribution; the logs give the fsyncs over 1 s, kept as evidence."""
+    s = m.signals
     logged = {
         "count": s["wal_fsync_slow_count"],
         "p50_ms": s["wal_fsync_slow_p50_ms"],
         "p99_ms": s["wal_fsync_slow_p99_ms"],
         "max_ms": s["wal_fsync_slow_max_ms"],
+        **_first_last(m, "wal_fsync_slow"),
         "note": "fsyncs over 1 s only: etcd logs no faster fsync",
     }
     out = _latency(s, "wal_fsync", minutes)
@@ -164,12 +172,13 @@ def _member(m: MemberView, minutes: dict, per_peer: list[dict]) -> dict:
         "health": health,
         "log_span": {"start": iso(m.log_first), "end": iso(m.log_last)},
         "tuning": m.tuning,
-        "wal_fsync": _wal_fsync(s, minutes.get("wal_fsync")),
+        "wal_fsync": _wal_fsync(m, minutes.get("wal_fsync")),
         "slow_apply": {
             "count": s["slow_apply_count"],
             "p50_ms": s["slow_apply_p50_ms"],
             "p99_ms": s["slow_apply_p99_ms"],
             "max_ms": s["slow_apply_max_ms"],
+            **_first_last(m, "apply_slow"),
             "source": "logs" if s["slow_apply_count"] is not None else None,
             "note": "requests over their expected duration (default 100 ms) only",
         },

@@ -5,6 +5,8 @@ One place, so that the text, markdown and HTML reports and the findings' message
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 
 def unit_of(signal: str) -> str:
     if signal.endswith("_ms"):
@@ -50,3 +52,14 @@ def fmt_value(value: object, unit: str) -> str:
     if isinstance(value, float) and not value.is_integer():
         return f"{value:.3g}"
     return f"{int(value)}" if isinstance(value, (int, float)) else str(value)
+
+
+def fmt_span(first: datetime, last: datetime) -> str:
+    """When something was seen, to the second in UTC: "at <t>", or "<day> <from>-<to>" (dates on both
+    ends when it crosses midnight)."""
+    a, b = first.astimezone(UTC), last.astimezone(UTC)
+    if a.replace(microsecond=0) == b.replace(microsecond=0):
+        return f"at {a:%Y-%m-%d %H:%M:%S} UTC"
+    if a.date() == b.date():
+        return f"{a:%Y-%m-%d %H:%M:%S}-{b:%H:%M:%S} UTC"
+    return f"{a:%Y-%m-%d %H:%M:%S} - {b:%Y-%m-%d %H:%M:%S} UTC"

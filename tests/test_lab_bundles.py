@@ -365,3 +365,38 @@ def test_a_stalled_leader_its_peers_lost_is_one_story_with_their_evidence():
     assert stall["members"] == ["master-2"]
     assert any(e.startswith("master-2: master-1 saw trouble with it: round-trip p99") for e in stall["evidence"])
     assert "master-2" not in {h["members"][0] for h in hyps if h["cause"] == "peer_unreachable"}
+
+
+def fault_periods(truth, member):
+    """(start, end) of every fault the lab put on `member`'s disk or process."""
+    ts = [(e, datetime.fromisoformat(e["ts"].replace("Z", "+00:00"))) for e in truth if e.get("member") == member]
+    periods = []
+    for e, at in ts:
+        if e["event"] == "slow_disk_start":
+            end = next((t for f, t in ts if f["event"] == "slow_disk_end" and t >= at), at)
+            periods.append((at, end))
+        elif e["event"] == "leader_sigstop":
+            periods.append((at, at + timedelta(seconds=e["seconds"])))
+    return periods
+
+
+@pytest.mark.parametrize("lab", LABS, indirect=True)
+def test_since_when_the_slow_fsyncs_were_logged_is_when_the_lab_slowed_that_disk(lab):
+    """The first and last slow fsync of a member (the headline's "since when") fall within the lab's faults
+    on it: a throttled disk, or a process stopped mid-fsync (logged when it resumes, a few seconds late)."""
+    path, truth_path = lab
+    truth = ground_truth(truth_path)
+    a = analyse(path)
+    slack = timedelta(seconds=10)
+    for m in a["members"]:
+        logged = m["wal_fsync"]["logged"]
+        if not logged["count"]:
+            assert logged["first"] is None and logged["last"] is None
+            continue
+        first, last = (datetime.fromisoformat(logged[k].replace("Z", "+00:00")) for k in ("first", "last"))
+        periods = fault_periods(truth, m["name"])
+        assert any(start <= first <= end + slack for start, end in periods), (m["name"], first, periods)
+        assert any(start <= last <= end + slack for start, end in periods), (m["name"], last, periods)
+    top = a["diagnosis"]["hypotheses"][0]
+    if top["cause"] == "slow_disk":
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(-\d\d:\d\d:\d\d)? UTC", a["summary"]["headline"])
