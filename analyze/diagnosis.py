@@ -54,8 +54,10 @@ def _disk(view: ClusterView) -> list[Hypothesis]:
         if p99 is not None and p99 > 10:
             evidence.append(f"WAL fsync p99 {fmt_value(p99, 'ms')} (recommended under 10 ms)")
             score += 1
-        if score and (s.get("heartbeat_failures") or 0):
-            evidence.append(f"{s['heartbeat_failures']} heartbeat(s) sent late while it led")
+        # pauses while its disk was quiet are a stall's (see _stall), not the disk's
+        near_disk = (s.get("heartbeat_failures") or 0) - (s.get("heartbeat_pauses") or 0)
+        if score and near_disk > 0:
+            evidence.append(f"{near_disk} heartbeat(s) sent late while it led")
             score += 0.5
         if score:
             confidence = "high" if (logged or counted >= 0.5) else "medium"
@@ -67,21 +69,25 @@ def _stall(view: ClusterView, disk_members: set[str]) -> list[Hypothesis]:
     out = []
     for m in view.members:
         s = m.signals
-        late = s.get("heartbeat_failures") or 0
-        if not late or m.name in disk_members:
-            continue
-        worst = s.get("heartbeat_max_exceeded_ms")
         frozen = s.get("wal_fsync_frozen_count") or 0
-        when = f", {fmt_span(*span)}" if (span := m.spans.get("heartbeat_slow")) else ""
-        evidence = [
-            f"{late} heartbeat(s) sent late as leader (worst {fmt_value(worst, 'ms')} over the limit{when}) "
-            + (
+        if m.name in disk_members:
+            # its disk explains late heartbeats, except pauses of a second or more while its disk was quiet
+            late, worst = s.get("heartbeat_pauses") or 0, s.get("heartbeat_pause_max_ms")
+            quiet = f"no slow fsync within {DISK_NEAR.total_seconds():.0f} s"
+            why = f"while its disk was quiet ({quiet}): the process was paused or starved of CPU"
+        else:
+            late, worst = s.get("heartbeat_failures") or 0, s.get("heartbeat_max_exceeded_ms")
+            why = (
                 f"and {frozen} WAL fsync(s) that spanned an election while it logged nothing else: "
                 "the process was paused, not the disk"
                 if frozen
                 else "with no slow fsync: the process was paused or starved of CPU"
             )
-        ]
+        if not late:
+            continue
+        when = f", {fmt_span(*span)}" if (span := m.spans.get("heartbeat_slow")) and m.name not in disk_members else ""
+        worst_text = fmt_value(worst, "ms")
+        evidence = [f"{late} heartbeat(s) sent late as leader (worst {worst_text} over the limit{when}) {why}"]
         out.append(
             Hypothesis(
                 "leader_stall", [m.name], "medium", f"a stalled leader process on {m.name}", evidence, 1.5 + late / 20
@@ -113,27 +119,35 @@ def _peers_lost(
     links that explains.
 
     When a member restarts, stalls or loses its link, each peer logs lost streams and failed probes
-    *about that member*, and its round trips to it alone go up. A member is taken for the cause when
-    it restarted or stalled in the window and a peer saw trouble with it, or when at least two peers
-    did and every troubled link in the cluster leads to it (a network-wide problem would show between
-    the others too)."""
+    *about that member*, and its round trips to it alone go up. First, a member that restarted or
+    stalled in the window is the cause of any peer's trouble with it (not of its own trouble with a
+    peer: that peer may have a slow link). Then, of the links left, a member
+    that at least two peers had trouble with and that every one of those links leads to is the cause
+    (its node or its link): a network-wide problem would show between the others too."""
     by_name = {m.name: m for m in view.members}
-    everyone = set.intersection(*({a, b} for a, b in links)) if links else set()
     lost: list[tuple[Hypothesis, str]] = []
     explained: set[tuple[str, str]] = set()
+
+    def reporters_of(x: str, among: dict) -> list[str]:
+        return sorted({r for r, p in among if p == x and r != x and r in by_name})
+
     for x in sorted({peer for _, peer in links}):
-        reporters = sorted({r for r, p in links if p == x and r != x and r in by_name})
         did, why = _why_unreachable(by_name.get(x), disk_members)
-        if not reporters or not (did or (len(reporters) >= 2 and x in everyone)):
-            continue
-        evidence = [_seen(by_name[r], x, links[(r, x)]) for r in reporters] + why
-        if did:
-            summary = f"{x} {did} and its peers lost it: their network trouble points at {x}, not at the network"
-        else:
+        if did and (reporters := reporters_of(x, links)):
+            summary = f"{x} {did}, so its peers lost it: their network trouble points at {x}, not at the network"
+            evidence = [_seen(by_name[r], x, links[(r, x)]) for r in reporters] + why
+            lost.append((Hypothesis("peer_unreachable", [x], "high", summary, evidence, 2.5), did))
+            # its peers' trouble with it; what it saw of them (a slow link into one of them) stays
+            explained |= {link for link in links if link[1] == x}
+    rest = {link: seen for link, seen in links.items() if link not in explained}
+    everyone = set.intersection(*({a, b} for a, b in rest)) if rest else set()
+    for x in sorted(everyone):
+        if len(reporters := reporters_of(x, rest)) >= 2:
             summary = f"{x} unreachable from its peers (its node or its network link), not the whole network"
-        confidence = "high" if did else "medium"
-        lost.append((Hypothesis("peer_unreachable", [x], confidence, summary, evidence, 2.0 + 0.5 * bool(did)), did))
-        explained |= {link for link in links if x in link}
+            evidence = [_seen(by_name[r], x, rest[(r, x)]) for r in reporters]
+            lost.append((Hypothesis("peer_unreachable", [x], "medium", summary, evidence, 2.0), ""))
+            explained |= set(rest)
+            break
     return lost, explained
 
 
@@ -150,7 +164,7 @@ def _seen(reporter: MemberView, peer: str, link: tuple[int, float | None]) -> st
 
 def _why_unreachable(m: MemberView | None, disk_members: set[str]) -> tuple[str, list[str]]:
     """What the member's own logs say it went through in the window (restarts, a stall), in a few words
-    and as evidence. Late heartbeats of a member with a slow disk are the disk's, not a stall."""
+    and as evidence. Late heartbeats near a slow fsync of its own are its disk's, not a stall."""
     if m is None:
         return "", []
     s = m.signals
@@ -161,8 +175,9 @@ def _why_unreachable(m: MemberView | None, disk_members: set[str]) -> tuple[str,
         out.append(f"restarted {len(m.restarts_in_window)} time(s) in the window (at {times} UTC)")
         if s.get("fatal_errors"):  # counted over all its logs: said only where a restart in the window needs it
             out.append(f"its last fatal error: {s.get('fatal_error_last')}")
-    frozen, late = s.get("wal_fsync_frozen_count") or 0, s.get("heartbeat_failures") or 0
-    if frozen or (late and m.name not in disk_members):
+    frozen = s.get("wal_fsync_frozen_count") or 0
+    late = s.get("heartbeat_pauses" if m.name in disk_members else "heartbeat_failures") or 0
+    if frozen or late:
         did.append("stalled")
         if frozen:
             out.append(f"{frozen} WAL fsync(s) spanned an election while it logged nothing else: it was paused")

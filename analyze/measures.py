@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from analyze import metric_measures
-from analyze.elections import LEADER_KINDS, Election, election_timeline, frozen_fsyncs
+from analyze.elections import DISK_NEAR, LEADER_KINDS, Election, election_timeline, frozen_fsyncs
 from analyze.membership import membership_problems
 from analyze.stats import per_member
 from analyze.units import fmt_value
@@ -161,6 +161,38 @@ def _spans(events: pl.DataFrame) -> dict[str, dict[str, tuple[datetime, datetime
     return out
 
 
+PAUSE_MIN_MS = 1000  # a heartbeat this late (past ten heartbeat intervals) is a pause, not a slow send
+
+
+def _pauses_with_disk_quiet(heartbeats: pl.DataFrame, fsyncs: pl.DataFrame) -> dict[str, tuple[int, float | None]]:
+    """member -> (count, worst exceeded ms) of its heartbeats sent at least PAUSE_MIN_MS late with no slow
+    fsync of its own within DISK_NEAR: the process was paused or starved, even if its disk was slow at
+    another time. A leader on a throttled disk is late too, by a fraction of a second a time and near the
+    fsyncs it waits on; a disk slow enough to delay heartbeats can keep each fsync under the 1 s etcd logs
+    at, which is why short delays with no slow fsync nearby are still left to the disk."""
+    hb = (
+        heartbeats.filter(pl.col("ts").is_not_null() & (pl.col("exceeded_ms") >= PAUSE_MIN_MS))
+        .select("member", "ts", "exceeded_ms")
+        .sort("ts")
+    )
+    fs = fsyncs.filter(pl.col("ts").is_not_null()).select("member", pl.col("ts").alias("fsync_ts")).sort("fsync_ts")
+    paused = (
+        hb.join_asof(
+            fs,
+            left_on="ts",
+            right_on="fsync_ts",
+            by="member",
+            strategy="nearest",
+            tolerance=DISK_NEAR,
+            check_sortedness=False,  # both sorted by time above; polars cannot check it within groups
+        )
+        .filter(pl.col("fsync_ts").is_null())
+        .group_by("member")
+        .agg(pl.len(), pl.col("exceeded_ms").max())
+    )
+    return {str(m): (int(n), worst) for m, n, worst in paused.iter_rows()}
+
+
 def _max_by_member(events: pl.DataFrame, kinds: list[str], value: str) -> dict[str, float]:
     rows = events.filter(pl.col("kind").is_in(kinds)).group_by("member").agg(pl.col(value).max())
     return dict(rows.iter_rows())
@@ -243,11 +275,9 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
     }
     readindex = _counts(events, ["readindex_slow", "readindex_timeout"])
     network = _counts(events, NETWORK_KINDS)
-    hb_max = _max_by_member(
-        bundle.of("heartbeat_slow", columns=["kind", "exceeded_ms"]).filter(in_window(window)),
-        ["heartbeat_slow"],
-        "exceeded_ms",
-    )
+    heartbeats = bundle.of("heartbeat_slow", columns=["kind", "exceeded_ms"]).filter(in_window(window))
+    hb_max = _max_by_member(heartbeats, ["heartbeat_slow"], "exceeded_ms")
+    hb_paused = _pauses_with_disk_quiet(heartbeats, fsyncs)
     mm = metric_measures.compute(bundle.metrics, window)
     drift_max = _max_by_member(bundle.of("clock_drift").filter(in_window(window)), ["clock_drift"], "drift_ms")
 
@@ -331,6 +361,9 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
             "slow_apply_max_ms": _round(a.get("max")),
             "heartbeat_failures": kinds_count["heartbeat_slow"].get(name, 0) if has_logs else None,
             "heartbeat_max_exceeded_ms": _round(hb_max.get(name)),
+            # of those, the pauses: a second late or more, the member's disk quiet around them
+            "heartbeat_pauses": hb_paused.get(name, (0, None))[0] if has_logs else None,
+            "heartbeat_pause_max_ms": _round(hb_paused.get(name, (0, None))[1]),
             "readindex_delays": readindex.get(name, 0) if has_logs else None,
             "clock_drift_events": kinds_count["clock_drift"].get(name, 0) if has_logs else None,
             "clock_drift_max_ms": _round(drift_max.get(name)),

@@ -69,16 +69,21 @@ def test_a_member_is_blamed_only_when_a_peer_saw_trouble_with_it_and_it_went_dow
     by_name = {m.name: m for m in view.members}
     hyps = _network(view, disk, [])
     lost = [h.members[0] for h in hyps if h.cause == "peer_unreachable"]
+    went_down = {x for x in lost if explained_by_itself(by_name[x], disk)}
+    # and every member that went down while a peer saw trouble with it is blamed
+    assert went_down == {p for r, p in links if r != p and explained_by_itself(by_name[p], disk)}
+    rest = [(r, p) for r, p in links if p not in went_down]  # what those members do not explain
     for x in lost:
         reporters = {r for r, p in links if p == x and r != x}
         assert reporters, x
-        every_link_is_its = all(x in link for link in links)
-        assert explained_by_itself(by_name[x], disk) or (len(reporters) >= 2 and every_link_is_its)
-    for h in hyps:
-        if h.cause == "network":
-            # what is left for the network: a troubled link that no blamed member is part of
-            (m,) = h.members
-            assert any(r == m and not ({r, p} & set(lost)) for r, p in links), (h, lost)
+        if x not in went_down:
+            assert len({r for r, p in rest if p == x and r != x}) >= 2 and all(x in link for link in rest)
+    network = [h.members[0] for h in hyps if h.cause == "network"]
+    if set(lost) - went_down:
+        assert not network  # the member every link left leads to explains them all
+    for m in network:
+        # what is left for the network: a member's trouble with a peer that did not go down
+        assert any(r == m and p not in went_down for r, p in links), (m, lost)
 
 
 @settings(max_examples=200, deadline=None)

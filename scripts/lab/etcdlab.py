@@ -27,6 +27,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import netdelay
+
 
 def free_ports(n: int) -> list[int]:
     socks = []
@@ -60,8 +63,13 @@ def alive(pid: int | None, name: str) -> bool:
     return f"--name {name} " in cmdline
 
 
+def advertised_peer_port(member: dict) -> int:
+    """Where peers reach the member: its relay (netdelay) when the lab runs one, else its own port."""
+    return member.get("relay_port") or member["peer_port"]
+
+
 def spawn(lab: Path, state: dict, member: dict) -> None:
-    cluster = ",".join(f"{m['name']}=http://127.0.0.1:{m['peer_port']}" for m in state["members"])
+    cluster = ",".join(f"{m['name']}=http://127.0.0.1:{advertised_peer_port(m)}" for m in state["members"])
     log = open(lab / "logs" / f"{member['name']}.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
         [
@@ -77,7 +85,7 @@ def spawn(lab: Path, state: dict, member: dict) -> None:
             "--listen-peer-urls",
             f"http://127.0.0.1:{member['peer_port']}",
             "--initial-advertise-peer-urls",
-            f"http://127.0.0.1:{member['peer_port']}",
+            f"http://127.0.0.1:{advertised_peer_port(member)}",
             "--initial-cluster",
             cluster,
             "--initial-cluster-state",
@@ -132,14 +140,17 @@ def start_cluster(
     members: int = 3,
     quota: int = 100 * 1024 * 1024,
     data_dirs: list[str] | None = None,
+    relays: bool = False,
 ) -> dict:
+    """With ``relays``, each member's peers reach it through a netdelay relay run by this process (so
+    only a caller that stays up, like scenario.py, may ask for them): its link can then be slowed."""
     etcd = shutil.which(etcd) or etcd
     etcdctl = shutil.which(etcdctl) or etcdctl
     if not Path(etcd).is_file():
         raise SystemExit(f"etcdlab: etcd binary not found: {etcd}")
     (lab / "logs").mkdir(parents=True, exist_ok=True)
     (lab / "data").mkdir(exist_ok=True)
-    ports = free_ports(2 * members)
+    ports = free_ports(3 * members)
     state = {
         "etcd": etcd,
         "etcdctl": etcdctl,
@@ -153,10 +164,14 @@ def start_cluster(
                 "client_port": ports[2 * i],
                 "peer_port": ports[2 * i + 1],
                 "data_dir": data_dirs[i] if data_dirs else None,
+                "relay_port": ports[2 * members + i] if relays else None,
             }
             for i in range(members)
         ],
     }
+    for m in state["members"]:
+        if relays:
+            netdelay.start(m["name"], m["relay_port"], m["peer_port"])
     for m in state["members"]:
         spawn(lab, state, m)
     save(lab, state)
@@ -232,6 +247,7 @@ def stop(args: argparse.Namespace) -> None:
 
 
 def stop_cluster(lab: Path) -> None:
+    netdelay.stop()
     if not (lab / "lab.json").exists():
         return
     state = load(lab)

@@ -4,7 +4,8 @@
 Runs a 3-member cluster (etcdlab.py) under a kube-apiserver-like load, then: a follower's disk
 throttled, the leader's disk throttled (an election follows), the leader stopped with SIGSTOP for
 3 s (another election), a follower killed, stopped on a fatal error as it starts again (its client
-port taken), then restarted, compaction and defrag, and the DB filled to NOSPACE. Every injection is
+port taken), then restarted, a slow network link into one member (0.3 s more latency for 40 s, through
+a relay in front of its peer port: netdelay.py), compaction and defrag, and the DB filled to NOSPACE. Every injection is
 a line in ground_truth.jsonl (what, when, which member). A real Prometheus scrapes the members every
 second; the bundle is taken with the real collect.sh through the `oc` shim (so it carries
 Prometheus's dump), while the alarm is still active.
@@ -36,6 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import etcdlab
+import netdelay
 import prom
 
 HERE = Path(__file__).resolve().parent
@@ -43,6 +45,8 @@ REPO = HERE.parent.parent
 BLKIO = Path("/sys/fs/cgroup/blkio/blkio.throttle.write_iops_device")
 QUOTA = 64 * 1024 * 1024
 SLOW_IOPS = 2  # at 2 write IOPS every fdatasync takes over 1 s, the threshold etcd logs at
+LINK_DELAY_S = 0.3  # added to what peers send one member: over OpenShift's 50 ms, under the 1 s election timeout
+LINK_DELAY_FOR_S = 40
 
 
 class Truth:
@@ -252,7 +256,7 @@ def run(out: Path, etcd: str, etcdctl: str) -> Path:
     try:
         data_dirs = disks.prepare()
         truth.event("disk_mechanism", mechanism=disks.mechanism, reason=disks.reason or None)
-        state = etcdlab.start_cluster(lab, etcd, etcdctl, 3, QUOTA, data_dirs)
+        state = etcdlab.start_cluster(lab, etcd, etcdctl, 3, QUOTA, data_dirs, relays=True)
         truth.event("cluster_started", members=names)
         if shutil.which("prometheus"):
             prom.start(lab, "1s")
@@ -279,6 +283,7 @@ def run(out: Path, etcd: str, etcdctl: str) -> Path:
             state = etcdlab.load(lab)
             lead = leader(state)
             truth.event("leader_observed", member=lead["name"] if lead else None)
+            stopped = lead["name"] if lead else None
             if lead:
                 os.kill(lead["pid"], signal.SIGSTOP)
                 truth.event("leader_sigstop", member=lead["name"], seconds=3)
@@ -297,6 +302,17 @@ def run(out: Path, etcd: str, etcdctl: str) -> Path:
             etcdlab.restart_member(lab, victim["name"])
             truth.event("member_restarted", member=victim["name"])
             time.sleep(4)
+            # a slow link into a member the lab did nothing else to, where it can: only its peers' round
+            # trips to it show it (etcd logs nothing at this delay), and each peer records its smoothed
+            # round trip every 30 s, so the delay lasts long enough for both to record one
+            spared = [m["name"] for m in state["members"] if m["name"] not in (victim["name"], stopped)]
+            slowed = (spared or [m["name"] for m in state["members"] if m["name"] != victim["name"]])[0]
+            netdelay.PROXIES[slowed].delay = LINK_DELAY_S
+            truth.event("link_delay_start", member=slowed, delay_ms=int(LINK_DELAY_S * 1000))
+            time.sleep(LINK_DELAY_FOR_S)
+            netdelay.PROXIES[slowed].delay = 0.0
+            truth.event("link_delay_end", member=slowed)
+            time.sleep(3)
         state = etcdlab.load(lab)
         st = call(state["members"][0]["client_port"], "/v3/kv/range", {"key": b64("x")})
         rev = int(st["header"]["revision"]) if st else 0
