@@ -65,7 +65,21 @@ def _disk(view: ClusterView) -> list[Hypothesis]:
     return out
 
 
-def _stall(view: ClusterView, disk_members: set[str]) -> list[Hypothesis]:
+def _stalls_at_elections(view: ClusterView, causes: dict[int, dict]) -> dict[str, list[str]]:
+    """member -> the elections in the window its stall caused, as evidence (a leader frozen without a
+    word: one fsync spanning the election, or the new term learned seconds late)."""
+    out: dict[str, list[str]] = {}
+    for e in view.elections_in_window:
+        cause = causes.get(e.term)
+        if cause and cause["cause"] == "leader_stall" and e.ts is not None:
+            out.setdefault(cause["cause_member"], []).append(
+                f"the election of term {e.term} ({fmt_span(e.ts, e.ts)}): {cause['explanation']}"
+            )
+    return out
+
+
+def _stall(view: ClusterView, disk_members: set[str], froze: dict[str, list[str]] | None = None) -> list[Hypothesis]:
+    froze = froze or {}
     out = []
     for m in view.members:
         s = m.signals
@@ -84,10 +98,14 @@ def _stall(view: ClusterView, disk_members: set[str]) -> list[Hypothesis]:
                 else "with no slow fsync: the process was paused or starved of CPU"
             )
         if not late:
+            if m.name in froze:
+                summary = f"a stalled leader process on {m.name}"
+                out.append(Hypothesis("leader_stall", [m.name], "medium", summary, froze[m.name], 1.5))
             continue
         when = f", {fmt_span(*span)}" if (span := m.spans.get("heartbeat_slow")) and m.name not in disk_members else ""
         worst_text = fmt_value(worst, "ms")
         evidence = [f"{late} heartbeat(s) sent late as leader (worst {worst_text} over the limit{when}) {why}"]
+        evidence += froze.get(m.name, [])
         out.append(
             Hypothesis(
                 "leader_stall", [m.name], "medium", f"a stalled leader process on {m.name}", evidence, 1.5 + late / 20
@@ -113,7 +131,10 @@ def _troubled_links(view: ClusterView) -> dict[tuple[str, str], tuple[int, float
 
 
 def _peers_lost(
-    view: ClusterView, links: dict[tuple[str, str], tuple[int, float | None]], disk_members: set[str]
+    view: ClusterView,
+    links: dict[tuple[str, str], tuple[int, float | None]],
+    disk_members: set[str],
+    froze: dict[str, list[str]],
 ) -> tuple[list[tuple[Hypothesis, str]], set[tuple[str, str]]]:
     """The members their peers lost (each with what it went through, if its logs say), and the troubled
     links that explains.
@@ -132,7 +153,7 @@ def _peers_lost(
         return sorted({r for r, p in among if p == x and r != x and r in by_name})
 
     for x in sorted({peer for _, peer in links}):
-        did, why = _why_unreachable(by_name.get(x), disk_members)
+        did, why = _why_unreachable(by_name.get(x), disk_members, froze.get(x, []))
         if did and (reporters := reporters_of(x, links)):
             summary = f"{x} {did}, so its peers lost it: their network trouble points at {x}, not at the network"
             evidence = [_seen(by_name[r], x, links[(r, x)]) for r in reporters] + why
@@ -162,7 +183,7 @@ def _seen(reporter: MemberView, peer: str, link: tuple[int, float | None]) -> st
     return f"{reporter.name} saw trouble with it: {'; '.join(seen)}"
 
 
-def _why_unreachable(m: MemberView | None, disk_members: set[str]) -> tuple[str, list[str]]:
+def _why_unreachable(m: MemberView | None, disk_members: set[str], froze: list[str]) -> tuple[str, list[str]]:
     """What the member's own logs say it went through in the window (restarts, a stall), in a few words
     and as evidence. Late heartbeats near a slow fsync of its own are its disk's, not a stall."""
     if m is None:
@@ -177,24 +198,28 @@ def _why_unreachable(m: MemberView | None, disk_members: set[str]) -> tuple[str,
             out.append(f"its last fatal error: {s.get('fatal_error_last')}")
     frozen = s.get("wal_fsync_frozen_count") or 0
     late = s.get("heartbeat_pauses" if m.name in disk_members else "heartbeat_failures") or 0
-    if frozen or late:
+    if frozen or late or froze:
         did.append("stalled")
         if frozen:
             out.append(f"{frozen} WAL fsync(s) spanned an election while it logged nothing else: it was paused")
         if late:
             out.append(f"{late} heartbeat(s) sent late as leader")
+        out += froze
     return " and ".join(did), out
 
 
 def _network(
-    view: ClusterView, disk_members: set[str] | None = None, stalls: list[Hypothesis] | None = None
+    view: ClusterView,
+    disk_members: set[str] | None = None,
+    stalls: list[Hypothesis] | None = None,
+    froze: dict[str, list[str]] | None = None,
 ) -> list[Hypothesis]:
     """The members its peers lost (see ``_peers_lost``), then network trouble for what they do not explain.
 
     A lost member that only stalled, with its own stall hypothesis, lends that hypothesis its peers'
     evidence instead of standing beside it."""
     links = _troubled_links(view)
-    lost, explained = _peers_lost(view, links, disk_members or set())
+    lost, explained = _peers_lost(view, links, disk_members or set(), froze or {})
     if not lost:
         return _network_by_member(view)
     stall_of = {h.members[0]: h for h in stalls or []}
@@ -499,14 +524,17 @@ def heavy_requests(attribution: dict, disk_members: set[str]) -> list[Hypothesis
     ]
 
 
-def diagnose(view: ClusterView, attribution: dict) -> dict:
+def diagnose(view: ClusterView, attribution: dict, causes: dict[int, dict] | None = None) -> dict:
+    """The hypotheses, strongest first, and the headline. ``causes``: election_causes' verdicts, so that a
+    leader the election timeline shows frozen is a stall here too, even when it logged no late heartbeat."""
     disk = _disk(view)
     disk_members = {h.members[0] for h in disk if h.confidence == "high"}
-    stalls = _stall(view, disk_members)
+    froze = _stalls_at_elections(view, causes or {})
+    stalls = _stall(view, disk_members, froze)
     hyps = _merge(
         disk
         + stalls
-        + _network(view, disk_members, stalls)
+        + _network(view, disk_members, stalls, froze)
         + _space(view)
         + _clock(view)
         + heavy_requests(attribution, disk_members)

@@ -328,7 +328,7 @@ def build_analysis(
     view = measure(bundle, window)
     kpis, findings = evaluate(bundle, window, view, rules)
     deep, causes, requests = _deep(bundle, window, view)
-    diagnosis = diagnose(view, requests)
+    diagnosis = diagnose(view, requests, causes)
     severities = [f.severity for f in findings]
     status = "CRITICAL" if "critical" in severities else ("WARNING" if "warning" in severities else "HEALTHY")
     recs: dict[str, list[dict]] = {"immediate": [], "monitoring": [], "optimization": []}
