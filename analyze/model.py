@@ -201,7 +201,8 @@ def _member(m: MemberView, minutes: dict, per_peer: list[dict]) -> dict:
         "network_events": s["network_events"],
         # the member's network warnings in the window, by the peer each names (name, else hex ID), by kind
         "network_events_by_peer": [
-            {"peer": peer, "count": sum(kinds.values()), "by_kind": kinds} for peer, kinds in m.peer_warnings.items()
+            {"peer": peer, "count": sum(kinds.values()), "by_kind": kinds}
+            for peer, kinds in sorted(m.peer_warnings.items())
         ],
         "clock_drift_events": s["clock_drift_events"],
         "elections_started": s["elections_started"],

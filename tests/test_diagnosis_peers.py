@@ -4,13 +4,14 @@ The lab bundles (test_lab_bundles.py) pin it on what real etcd wrote; this pins 
 shape of trouble: any members, any links between them, any restarts, stalls and slow disks.
 """
 
+import re
 from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyze.diagnosis import PEER_RTT_SLOW_MS, _network, _troubled_links
-from analyze.measures import ClusterView, MemberView
+from analyze.measures import ClusterView, MemberView, _by_peer_text, _peers_text
 
 AT = datetime(2026, 11, 26, 11, 46, 57, tzinfo=UTC)
 
@@ -104,3 +105,33 @@ def test_links_are_troubled_only_by_a_warning_or_a_slow_round_trip(case):
     for (r, p), (warnings, rtt) in _troubled_links(view).items():
         assert r != p
         assert warnings > 0 or (rtt is not None and rtt > PEER_RTT_SLOW_MS)
+
+
+peer_names = st.sampled_from(["master-0", "master-1", "master-2", "4877b5e3e118b0b6"])
+
+
+by_kind = st.dictionaries(st.sampled_from(["peer_unhealthy", "stream_lost"]), st.integers(1, 9), min_size=1)
+
+
+@given(st.dictionaries(peer_names, by_kind))
+def test_a_members_warnings_name_each_peer_once_most_named_first(warnings):
+    text = _peers_text(warnings)
+    if not warnings:
+        assert text == ""
+        return
+    assert all(text.count(peer) == 1 for peer in warnings)
+    if len(warnings) == 1:
+        assert text == f"; all about {next(iter(warnings))}"
+        return
+    counts = [int(n) for n in re.findall(r"\((\d+)\)", text)]
+    assert counts == sorted(counts, reverse=True) and sum(counts) == sum(sum(k.values()) for k in warnings.values())
+
+
+@given(st.dictionaries(peer_names, st.floats(0.01, 5000, allow_nan=False)))
+def test_round_trips_by_peer_are_given_worst_first_and_only_beside_another(rtts):
+    text = _by_peer_text(rtts)
+    if len(rtts) < 2:
+        assert text == ""
+        return
+    positions = [text.index(f" {peer} ") for peer, _ in sorted(rtts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    assert positions == sorted(positions)
