@@ -16,7 +16,7 @@ from analyze import metric_measures
 from analyze.elections import DISK_NEAR, LEADER_KINDS, Election, election_timeline, frozen_fsyncs
 from analyze.membership import membership_problems
 from analyze.stats import per_member
-from analyze.units import fmt_value
+from analyze.units import fmt_span, fmt_value
 from analyze.window import Window
 from gather.bundle import Bundle
 from gather.etcd_info import EndpointHealth, EndpointStatus
@@ -368,6 +368,8 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
             "clock_drift_events": kinds_count["clock_drift"].get(name, 0) if has_logs else None,
             "clock_drift_max_ms": _round(drift_max.get(name)),
             "network_events": network.get(name, 0) if has_logs else None,
+            # message text: since when, to the second (", 2026-11-26 11:46:06-11:46:18 UTC"; "" when none)
+            **{f"{kind}_when": f", {fmt_span(*view.spans[kind])}" if kind in view.spans else "" for kind in SPAN_KINDS},
             # message text: which peers the warnings name, most named first ("" when none names one)
             "network_events_peers": _peers_text(view.peer_warnings),
             "peer_rtt_by_peer": _by_peer_text(view.peer_rtt_p99_ms),

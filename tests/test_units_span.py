@@ -30,3 +30,12 @@ def test_the_sample_headline_says_since_when_each_disk_was_slow():
     headline = analyse(SAMPLE)["summary"]["headline"]
     assert "(slowest 4.61 s, 2026-11-26 11:46:06-11:46:18 UTC)" in headline
     assert "(slowest 5.63 s, 2026-11-26 11:46:30-11:46:38 UTC)" in headline
+
+
+def test_the_sample_findings_say_since_when_too():
+    from tests.test_lab_bundles import SAMPLE, analyse
+
+    said = {(f["id"], f["member"]): f["message"] for f in analyse(SAMPLE)["findings"]}
+    assert "(slowest 4.61 s, 2026-11-26 11:46:06-11:46:18 UTC)" in said[("wal_fsync_logged", "master-0")]
+    assert "over the limit, at 2026-11-26 11:46:46 UTC)" in said[("heartbeat_failures", "master-0")]
+    assert ", slowest 7 s, 2026-11-26 11:46:10-11:46:18 UTC)" in said[("slow_applies", "master-0")]
