@@ -14,12 +14,33 @@ import polars as pl
 
 from analyze.elections import DISK_NEAR, fsync_spans, paused_through
 from analyze.measures import ClusterView, MemberView
+from analyze.rules import Rule, default_rules
 from analyze.units import fmt_span, fmt_value
 from gather.bundle import Bundle
 
 CAUSE_BEFORE = timedelta(seconds=30)  # what the old leader logged this long before an election
 CAUSE_AFTER = timedelta(seconds=10)  # a stopped process logs its late heartbeats after it resumes
 CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The thresholds the diagnosis shares with the rules (rules.yaml, --thresholds): read from the rules,
+    so an override moves a finding and the cause it points at together."""
+
+    wal_fsync_p99_ms: float
+    peer_rtt_p99_ms: float
+
+    @classmethod
+    def of(cls, rules: tuple[Rule, ...]) -> Limits:
+        given, defaults = {r.id: r for r in rules}, {r.id: r for r in default_rules()}
+
+        def limit(rule_id: str) -> float:
+            # a rule's warning, else its critical (an override may null one), else the shipped warning
+            ranked = (given.get(rule_id), defaults[rule_id])
+            return float(next(v for r in ranked if r for v in (r.warning, r.critical) if v is not None))
+
+        return cls(limit("wal_fsync_p99"), limit("peer_rtt_p99"))
 
 
 @dataclass
@@ -32,7 +53,7 @@ class Hypothesis:
     score: float = 0.0
 
 
-def _disk(view: ClusterView) -> list[Hypothesis]:
+def _disk(view: ClusterView, limits: Limits) -> list[Hypothesis]:
     out = []
     for m in view.members:
         s = m.signals
@@ -51,8 +72,9 @@ def _disk(view: ClusterView) -> list[Hypothesis]:
         if counted >= 0.5:
             evidence.append(f"{counted:.0f} fsync(s) above 1 s in its WAL fsync histogram")
             score += 2
-        if p99 is not None and p99 > 10:
-            evidence.append(f"WAL fsync p99 {fmt_value(p99, 'ms')} (recommended under 10 ms)")
+        if p99 is not None and p99 > limits.wal_fsync_p99_ms:
+            under = fmt_value(limits.wal_fsync_p99_ms, "ms")
+            evidence.append(f"WAL fsync p99 {fmt_value(p99, 'ms')} (recommended under {under})")
             score += 1
         # pauses while its disk was quiet are a stall's (see _stall), not the disk's
         near_disk = (s.get("heartbeat_failures") or 0) - (s.get("heartbeat_pauses") or 0)
@@ -114,10 +136,7 @@ def _stall(view: ClusterView, disk_members: set[str], froze: dict[str, list[str]
     return out
 
 
-PEER_RTT_SLOW_MS = 50  # OpenShift's recommendation, the peer_rtt_p99 rule's warning
-
-
-def _troubled_links(view: ClusterView) -> dict[tuple[str, str], tuple[int, float | None]]:
+def _troubled_links(view: ClusterView, slow_ms: float) -> dict[tuple[str, str], tuple[int, float | None]]:
     """(member, peer) -> the member's network warnings about that peer and its round-trip p99 to it,
     for every pair where either says something is wrong."""
     links: dict[tuple[str, str], tuple[int, float | None]] = {}
@@ -125,7 +144,7 @@ def _troubled_links(view: ClusterView) -> dict[tuple[str, str], tuple[int, float
         for peer in sorted(set(m.peer_warnings) | set(m.peer_rtt_p99_ms)):
             warnings = sum(m.peer_warnings.get(peer, {}).values())
             rtt = m.peer_rtt_p99_ms.get(peer)
-            if warnings or (rtt is not None and rtt > PEER_RTT_SLOW_MS):
+            if warnings or (rtt is not None and rtt > slow_ms):
                 links[(m.name, peer)] = (warnings, rtt)
     return links
 
@@ -135,6 +154,7 @@ def _peers_lost(
     links: dict[tuple[str, str], tuple[int, float | None]],
     disk_members: set[str],
     froze: dict[str, list[str]],
+    slow_ms: float,
 ) -> tuple[list[tuple[Hypothesis, str]], set[tuple[str, str]]]:
     """The members their peers lost (each with what it went through, if its logs say), and the troubled
     links that explains.
@@ -156,7 +176,7 @@ def _peers_lost(
         did, why = _why_unreachable(by_name.get(x), disk_members, froze.get(x, []))
         if did and (reporters := reporters_of(x, links)):
             summary = f"{x} {did}, so its peers lost it: their network trouble points at {x}, not at the network"
-            evidence = [_seen(by_name[r], x, links[(r, x)]) for r in reporters] + why
+            evidence = [_seen(by_name[r], x, links[(r, x)], slow_ms) for r in reporters] + why
             lost.append((Hypothesis("peer_unreachable", [x], "high", summary, evidence, 2.5), did))
             # its peers' trouble with it; what it saw of them (a slow link into one of them) stays
             explained |= {link for link in links if link[1] == x}
@@ -165,18 +185,18 @@ def _peers_lost(
     for x in sorted(everyone):
         if len(reporters := reporters_of(x, rest)) >= 2:
             summary = f"{x} unreachable from its peers (its node or its network link), not the whole network"
-            evidence = [_seen(by_name[r], x, rest[(r, x)]) for r in reporters]
+            evidence = [_seen(by_name[r], x, rest[(r, x)], slow_ms) for r in reporters]
             lost.append((Hypothesis("peer_unreachable", [x], "medium", summary, evidence, 2.0), ""))
             explained |= set(rest)
             break
     return lost, explained
 
 
-def _seen(reporter: MemberView, peer: str, link: tuple[int, float | None]) -> str:
+def _seen(reporter: MemberView, peer: str, link: tuple[int, float | None], slow_ms: float) -> str:
     """What one member saw of a peer: its warnings about it, its round trip to it against the others."""
     warnings, rtt = link
     seen = [f"{warnings} network warning(s) about it"] if warnings else []
-    if rtt is not None and rtt > PEER_RTT_SLOW_MS:
+    if rtt is not None and rtt > slow_ms:
         others = sorted((p, ms) for p, ms in reporter.peer_rtt_p99_ms.items() if p != peer)
         against = " against " + ", ".join(f"{fmt_value(ms, 'ms')} to {p}" for p, ms in others) if others else ""
         seen.append(f"round-trip p99 {fmt_value(rtt, 'ms')} to it{against}")
@@ -210,6 +230,7 @@ def _why_unreachable(m: MemberView | None, disk_members: set[str], froze: list[s
 
 def _network(
     view: ClusterView,
+    limits: Limits,
     disk_members: set[str] | None = None,
     stalls: list[Hypothesis] | None = None,
     froze: dict[str, list[str]] | None = None,
@@ -218,10 +239,11 @@ def _network(
 
     A lost member that only stalled, with its own stall hypothesis, lends that hypothesis its peers'
     evidence instead of standing beside it."""
-    links = _troubled_links(view)
-    lost, explained = _peers_lost(view, links, disk_members or set(), froze or {})
+    slow_ms = limits.peer_rtt_p99_ms
+    links = _troubled_links(view, slow_ms)
+    lost, explained = _peers_lost(view, links, disk_members or set(), froze or {}, slow_ms)
     if not lost:
-        return _network_by_member(view)
+        return _network_by_member(view, slow_ms)
     stall_of = {h.members[0]: h for h in stalls or []}
     out = []
     for h, did in lost:
@@ -232,16 +254,18 @@ def _network(
         else:
             out.append(h)
     rest = {link: seen for link, seen in links.items() if link not in explained}
-    return out + _network_by_link(view, rest)
+    return out + _network_by_link(view, rest, slow_ms)
 
 
-def _network_by_link(view: ClusterView, links: dict[tuple[str, str], tuple[int, float | None]]) -> list[Hypothesis]:
+def _network_by_link(
+    view: ClusterView, links: dict[tuple[str, str], tuple[int, float | None]], slow_ms: float
+) -> list[Hypothesis]:
     """Network trouble per member, from its troubled links that no lost peer explains."""
     out = []
     for m in view.members:
         peers = sorted(p for r, p in links if r == m.name)
         kinds = [m.peer_warnings.get(p, {}) for p in peers]
-        slow = [(p, rtt) for p in peers if (rtt := links[(m.name, p)][1]) is not None and rtt > PEER_RTT_SLOW_MS]
+        slow = [(p, rtt) for p in peers if (rtt := links[(m.name, p)][1]) is not None and rtt > slow_ms]
         warnings = sum(links[(m.name, p)][0] for p in peers)
         h = _network_trouble(
             m.name,
@@ -250,18 +274,19 @@ def _network_by_link(view: ClusterView, links: dict[tuple[str, str], tuple[int, 
             [f" to {p}" for p, _ in slow],
             [rtt for _, rtt in slow],
             f"{warnings} network warning(s) about {', '.join(peers)}" if warnings else None,
+            slow_ms,
         )
         out += [h] if h else []
     return out
 
 
-def _network_by_member(view: ClusterView) -> list[Hypothesis]:
+def _network_by_member(view: ClusterView, slow_ms: float) -> list[Hypothesis]:
     """Network trouble per member, from its own totals (no member is one its peers lost)."""
     out = []
     for m in view.members:
         s = m.signals
         rtt = s.get("peer_rtt_p99_ms")
-        slow = rtt is not None and rtt > PEER_RTT_SLOW_MS
+        slow = rtt is not None and rtt > slow_ms
         h = _network_trouble(
             m.name,
             s.get("peer_unhealthy_count") or 0,
@@ -269,13 +294,14 @@ def _network_by_member(view: ClusterView) -> list[Hypothesis]:
             [""] if slow else [],
             [rtt] if slow else [],
             None,
+            slow_ms,
         )
         out += [h] if h else []
     return out
 
 
 def _network_trouble(
-    member: str, unhealthy: int, dropped: int, to: list[str], rtts: list, otherwise: str | None
+    member: str, unhealthy: int, dropped: int, to: list[str], rtts: list, otherwise: str | None, slow_ms: float
 ) -> Hypothesis | None:
     """One member's network hypothesis: unhealthy probes, dropped messages and slow round trips (``to``
     names each one's peer, or is empty), else ``otherwise``; a probe or a drop makes it medium."""
@@ -285,7 +311,7 @@ def _network_trouble(
     if dropped:
         evidence.append(f"{dropped} raft message(s) dropped (send buffer full)")
     for peer, rtt in zip(to, rtts, strict=True):
-        evidence.append(f"peer RTT p99 {fmt_value(rtt, 'ms')}{peer} (recommended under {PEER_RTT_SLOW_MS} ms)")
+        evidence.append(f"peer RTT p99 {fmt_value(rtt, 'ms')}{peer} (recommended under {fmt_value(slow_ms, 'ms')})")
     if not evidence and otherwise:
         evidence.append(otherwise)
     if not evidence:
@@ -524,17 +550,21 @@ def heavy_requests(attribution: dict, disk_members: set[str]) -> list[Hypothesis
     ]
 
 
-def diagnose(view: ClusterView, attribution: dict, causes: dict[int, dict] | None = None) -> dict:
+def diagnose(
+    view: ClusterView, attribution: dict, causes: dict[int, dict] | None = None, rules: tuple[Rule, ...] | None = None
+) -> dict:
     """The hypotheses, strongest first, and the headline. ``causes``: election_causes' verdicts, so that a
-    leader the election timeline shows frozen is a stall here too, even when it logged no late heartbeat."""
-    disk = _disk(view)
+    leader the election timeline shows frozen is a stall here too, even when it logged no late heartbeat.
+    ``rules``: the thresholds in force (the defaults when not given)."""
+    limits = Limits.of(rules or default_rules())
+    disk = _disk(view, limits)
     disk_members = {h.members[0] for h in disk if h.confidence == "high"}
     froze = _stalls_at_elections(view, causes or {})
     stalls = _stall(view, disk_members, froze)
     hyps = _merge(
         disk
         + stalls
-        + _network(view, disk_members, stalls, froze)
+        + _network(view, limits, disk_members, stalls, froze)
         + _space(view)
         + _clock(view)
         + heavy_requests(attribution, disk_members)

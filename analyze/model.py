@@ -329,7 +329,7 @@ def build_analysis(
     view = measure(bundle, window)
     kpis, findings = evaluate(bundle, window, view, rules)
     deep, causes, requests = _deep(bundle, window, view)
-    diagnosis = diagnose(view, requests, causes)
+    diagnosis = diagnose(view, requests, causes, rules)
     severities = [f.severity for f in findings]
     status = "CRITICAL" if "critical" in severities else ("WARNING" if "warning" in severities else "HEALTHY")
     recs: dict[str, list[dict]] = {"immediate": [], "monitoring": [], "optimization": []}

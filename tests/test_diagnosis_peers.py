@@ -10,10 +10,13 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyze.diagnosis import PEER_RTT_SLOW_MS, _network, _troubled_links
+from analyze.diagnosis import Limits, _network, _troubled_links
 from analyze.measures import ClusterView, MemberView, _by_peer_text, _peers_text
+from analyze.rules import default_rules
 
 AT = datetime(2026, 11, 26, 11, 46, 57, tzinfo=UTC)
+LIMITS = Limits.of(default_rules())
+SLOW_MS = LIMITS.peer_rtt_p99_ms
 
 
 def member(name: str, restarted: bool, late: int, frozen: int) -> MemberView:
@@ -66,9 +69,9 @@ def explained_by_itself(m: MemberView, disk: set[str]) -> bool:
 @given(clusters())
 def test_a_member_is_blamed_only_when_a_peer_saw_trouble_with_it_and_it_went_down_or_is_the_one_link(case):
     view, disk = case
-    links = _troubled_links(view)
+    links = _troubled_links(view, SLOW_MS)
     by_name = {m.name: m for m in view.members}
-    hyps = _network(view, disk, [])
+    hyps = _network(view, LIMITS, disk, [])
     lost = [h.members[0] for h in hyps if h.cause == "peer_unreachable"]
     went_down = {x for x in lost if explained_by_itself(by_name[x], disk)}
     # and every member that went down while a peer saw trouble with it is blamed
@@ -94,7 +97,7 @@ def test_the_diagnosis_does_not_depend_on_the_order_members_are_listed_in(case, 
     shuffled = ClusterView(rnd.sample(view.members, len(view.members)), [], [], {}, None, {})
 
     def story(v: ClusterView) -> list:
-        return sorted(_network(v, disk, []), key=lambda h: (h.cause, h.members))
+        return sorted(_network(v, LIMITS, disk, []), key=lambda h: (h.cause, h.members))
 
     assert story(view) == story(shuffled)
 
@@ -102,9 +105,9 @@ def test_the_diagnosis_does_not_depend_on_the_order_members_are_listed_in(case, 
 @given(clusters())
 def test_links_are_troubled_only_by_a_warning_or_a_slow_round_trip(case):
     view, _ = case
-    for (r, p), (warnings, rtt) in _troubled_links(view).items():
+    for (r, p), (warnings, rtt) in _troubled_links(view, SLOW_MS).items():
         assert r != p
-        assert warnings > 0 or (rtt is not None and rtt > PEER_RTT_SLOW_MS)
+        assert warnings > 0 or (rtt is not None and rtt > SLOW_MS)
 
 
 peer_names = st.sampled_from(["master-0", "master-1", "master-2", "4877b5e3e118b0b6"])

@@ -60,3 +60,39 @@ def test_a_quoted_false_does_not_leave_a_rule_enabled(tmp_path):
 def test_a_nan_threshold_is_refused_not_silently_never_breached(tmp_path):
     with pytest.raises(BundleError, match="expected a number"):
         overrides(tmp_path, {RULE_IDS[0]: {"warning": float("nan")}})
+
+
+LIMIT = st.one_of(st.none(), st.floats(0, 1e6, allow_nan=False))
+
+
+@given(LIMIT, LIMIT, LIMIT, LIMIT)
+def test_the_diagnosis_judges_by_the_thresholds_in_force_even_nulled(tmp_path_factory, rtt_w, rtt_c, wal_w, wal_c):
+    from analyze.diagnosis import Limits
+
+    path = tmp_path_factory.mktemp("t") / "thresholds.yaml"
+    rtt, wal = {"warning": rtt_w, "critical": rtt_c}, {"warning": wal_w, "critical": wal_c}
+    path.write_text(yaml.safe_dump({"peer_rtt_p99": rtt, "wal_fsync_p99": wal}))
+    limits = Limits.of(apply_overrides(RULES, path))
+    assert limits.peer_rtt_p99_ms == next(v for v in (rtt_w, rtt_c, 50) if v is not None)
+    assert limits.wal_fsync_p99_ms == next(v for v in (wal_w, wal_c, 10) if v is not None)
+
+
+def test_a_raised_peer_round_trip_threshold_moves_the_finding_and_the_cause_together(tmp_path):
+    from analyze.model import build_analysis
+    from analyze.window import bundle_window
+    from gather.archive import open_bundle
+    from gather.bundle import load_bundle
+    from tests.factory import SAMPLE
+
+    with open_bundle(SAMPLE) as opened:
+        bundle = load_bundle(opened, "sample")
+    window = bundle_window(bundle, "all")
+
+    def round_trips_cited(rules) -> tuple[bool, bool]:
+        a = build_analysis(bundle, window, rules)
+        finding = any(f["id"] == "peer_rtt_p99" and f["severity"] != "info" for f in a["findings"])
+        cause = any("round-trip p99" in e for h in a["diagnosis"]["hypotheses"] for e in h["evidence"])
+        return finding, cause
+
+    assert round_trips_cited(RULES) == (True, True)  # 406 ms to the killed member, against 50 ms
+    assert round_trips_cited(overrides(tmp_path, {"peer_rtt_p99": {"warning": 500, "critical": 900}})) == (False, False)

@@ -169,9 +169,8 @@ def start_cluster(
             for i in range(members)
         ],
     }
-    for m in state["members"]:
-        if relays:
-            netdelay.start(m["name"], m["relay_port"], m["peer_port"])
+    for m in state["members"] if relays else []:
+        netdelay.start(m["name"], m["relay_port"], m["peer_port"])
     for m in state["members"]:
         spawn(lab, state, m)
     save(lab, state)

@@ -99,7 +99,7 @@ def start(name: str, listen_port: int, target_port: int) -> None:
 
 
 def stop(name: str | None = None) -> None:
+    """Close one member's relay, or every relay."""
     for n in [name] if name else list(PROXIES):
-        proxy = PROXIES.pop(n, None) if n else None
-        if proxy is not None:
+        if (proxy := PROXIES.pop(n, None)) is not None:
             proxy.close()
