@@ -372,10 +372,12 @@ PER_MEMBER = {"peer_unreachable"}
 
 
 def _merge(hyps: list[Hypothesis]) -> list[Hypothesis]:
-    """One hypothesis per cause: the same cause on several members is one story."""
-    merged: dict[tuple[str, str], Hypothesis] = {}
+    """One hypothesis per cause and confidence: the same cause on several members is one story, but a
+    member with weaker evidence (a p99 just over its threshold) is not folded into a strong one (fsyncs
+    over 1 s): "slow disk on A and B and C" would say C's disk is as bad as theirs."""
+    merged: dict[tuple[str, str, str], Hypothesis] = {}
     for h in sorted(hyps, key=lambda h: (-h.score, h.cause, h.members)):
-        key = (h.cause, h.members[0] if h.cause in PER_MEMBER and h.members else "")
+        key = (h.cause, h.members[0] if h.cause in PER_MEMBER and h.members else "", h.confidence)
         if key in merged:
             m = merged[key]
             m.members += [x for x in h.members if x not in m.members]
@@ -410,13 +412,20 @@ def election_causes(bundle: Bundle, view: ClusterView) -> dict[int, dict]:
         old = e.previous_leader
         if old is None or e.ts is None:
             continue
+        stop = view.planned_elections.get(e.term)
+        if stop is not None:
+            causes[e.term] = _planned_cause(e, stop, term_events)
+            continue
         around = troubles.filter(
             (pl.col("member") == old) & pl.col("ts").is_between(e.ts - CAUSE_BEFORE, e.ts + CAUSE_AFTER)
         )
         kind, why = _closest_cause(around, e.ts, events.filter(pl.col("member") == old))
-        late = _learned_late(term_events, old, e.term, e.ts)
+        away = _not_running(bundle, old, e.ts)
+        late = None if away else _learned_late(term_events, old, e.term, e.ts)
         if kind in ("network", "unknown") and late is not None:
             kind, why = "leader_stall", f"the old leader learned of the election {late:.1f} s late: it was frozen"
+        elif kind in ("network", "unknown") and away:
+            kind, why = "restart", away
         first = around.sort("ts").head(3)
         causes[e.term] = {
             "cause_member": old,
@@ -424,27 +433,76 @@ def election_causes(bundle: Bundle, view: ClusterView) -> dict[int, dict]:
             "explanation": why,
             "old_leader_late_heartbeats": around.filter(pl.col("kind") == "heartbeat_slow").height,
             "old_leader_missed_ticks": around.filter(pl.col("kind") == "tick_missed").height,
-            "pre_candidates": sorted(
-                set(
-                    term_events.filter((pl.col("kind") == "raft_became_precandidate") & (pl.col("term") == e.term - 1))[
-                        "member"
-                    ].to_list()
-                )
-            ),
-            "lost_leader_seen_by": sorted(
-                set(
-                    term_events.filter(
-                        (pl.col("kind") == "raft_leader_lost") & (pl.col("term").is_in([e.term - 1, e.term]))
-                    )["member"].to_list()
-                )
-            ),
-            "symptom_members": [m for m in e.observed_by if m != old],
+            **_who_noticed(term_events, e, old),
             "evidence": [
                 {"file": r["file"], "line": int(r["line"]), "ts": r["ts"], "excerpt": None}
                 for r in first.iter_rows(named=True)
             ],
         }
     return causes
+
+
+def _who_noticed(term_events: pl.DataFrame, e, old: str) -> dict:
+    return {
+        "pre_candidates": sorted(
+            set(
+                term_events.filter((pl.col("kind") == "raft_became_precandidate") & (pl.col("term") == e.term - 1))[
+                    "member"
+                ].to_list()
+            )
+        ),
+        "lost_leader_seen_by": sorted(
+            set(
+                term_events.filter(
+                    (pl.col("kind") == "raft_leader_lost") & (pl.col("term").is_in([e.term - 1, e.term]))
+                )["member"].to_list()
+            )
+        ),
+        "symptom_members": [m for m in e.observed_by if m != old],
+    }
+
+
+def _planned_cause(e, stop, term_events: pl.DataFrame) -> dict:
+    """An election that followed the platform stopping the old leader's member: planned work (a static-pod
+    rollout, a node reboot), with the installer pod and the events as evidence; nothing to fix in etcd."""
+    return {
+        "cause_member": e.previous_leader,
+        "cause": stop.cause,
+        "planned": True,
+        "revision": stop.revision,
+        "installer": stop.installer,
+        "stopped": stop.stopped,
+        "explanation": f"the platform stopped the old leader: {stop.summary}; planned work, not etcd trouble",
+        "old_leader_late_heartbeats": 0,
+        "old_leader_missed_ticks": 0,
+        **_who_noticed(term_events, e, e.previous_leader),
+        "evidence": [dict(x) for x in stop.evidence],
+    }
+
+
+def _not_running(bundle: Bundle, member: str, at) -> str:
+    """Why the member cannot have taken part in an election at ``at`` (its logs show it was not running
+    then), or "" when a log of it spans that time. A member whose log begins after an election did not
+    "learn it late": it was down, and a log that begins with etcd starting is a restart."""
+    spans = [
+        (f.stats.first_ts, f.stats.last_ts)
+        for f in bundle.log_files
+        if f.member == member and f.stats.first_ts is not None and f.stats.last_ts is not None
+    ]
+    if not spans or any(first <= at <= last + RUNNING_SLACK for first, last in spans):
+        return ""
+    before = [last for _, last in spans if last < at]
+    after = [first for first, _ in spans if first > at]
+    said = []
+    if before:
+        said.append(f"its log ends at {max(before):%H:%M:%S} UTC")
+    if after:
+        said.append(f"its next log begins at {min(after):%H:%M:%S} UTC, with etcd starting again")
+    gap = "; the log in between is not in the bundle" if after else ""
+    return f"the old leader was not running at the election: {' and '.join(said)}{gap}"
+
+
+RUNNING_SLACK = timedelta(seconds=2)
 
 
 CAUSE_KINDS = [

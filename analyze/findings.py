@@ -191,6 +191,10 @@ def evaluate(
             value = signals.get(rule.signal)
             judged = rule.applies(signals)
             severity, threshold = rule.judge(value) if judged else (None, None)
+            # a firing finding is critical where an escalate condition holds (as etcd and OpenShift alert)
+            raised = rule.escalation(signals) if severity not in (None, "critical") else None
+            if raised is not None:
+                severity, threshold = "critical", raised["value"]
             name = member.name if member else None
             if rule.kpi:
                 status = "not_measured" if value is None else ("pass" if severity in (None, "info") else severity)
@@ -211,6 +215,9 @@ def evaluate(
             if severity is None:
                 continue
             values = _template_values(signals, member, view, rule, value, threshold)
+            message = rule.message.format_map(values)
+            if raised is not None:  # say which condition made it critical
+                message += "; critical: " + raised["why"].format_map(values)
             evidence = (
                 _metrics_evidence(bundle, window, rule, member, signals)
                 + _info_evidence(bundle, rule, member)
@@ -225,7 +232,7 @@ def evaluate(
                     value=value,
                     threshold=threshold,
                     unit=rule.unit,
-                    message=rule.message.format_map(values),
+                    message=message,
                     recommendation=rule.recommendation,
                     evidence=evidence,
                 )

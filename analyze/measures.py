@@ -8,18 +8,27 @@ events only and are named so (``wal_fsync_slow_*``, ``slow_apply_*``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
 from analyze import metric_measures
 from analyze.elections import DISK_NEAR, LEADER_KINDS, Election, election_timeline, frozen_fsyncs
 from analyze.membership import membership_problems
+from analyze.rollouts import (
+    Outage,
+    Rollout,
+    build_outages,
+    build_rollouts,
+    outage_at_election,
+    outage_of_restart,
+    platform_rules,
+)
 from analyze.stats import per_member
 from analyze.units import fmt_span, fmt_value
 from analyze.window import Window
 from gather.bundle import Bundle
-from gather.etcd_info import EndpointHealth, EndpointStatus
+from gather.etcd_info import EndpointHealth, EndpointStatus, is_local_socket
 
 NETWORK_KINDS = ["peer_unhealthy", "message_dropped", "stream_lost", "peer_inactive"]
 # Signals that only metrics can give; the logs never carry them (see the catalogue's notes).
@@ -49,6 +58,11 @@ class MemberView:
     peer_warnings: dict[str, dict[str, int]] = field(default_factory=dict)
     peer_rtt_p99_ms: dict[str, float] = field(default_factory=dict)
     restarts_in_window: list[datetime] = field(default_factory=list)
+    # restarts the platform made (a rollout's new pod, a node reboot): (time, the outage it ended)
+    planned_restarts: list[tuple[datetime, Outage]] = field(default_factory=list)
+    # a restart whose predecessor's log is not in the bundle: its log begins with etcd starting on a data
+    # dir it already had ("restarting local member"), and no earlier log of it is there
+    restart_without_previous_log: datetime | None = None
     # kind -> (first, last) time this member logged it in the window: since when, and until when
     spans: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
 
@@ -64,6 +78,9 @@ class ClusterView:
     alarm_names: list[str] = field(default_factory=list)
     alarm_members: list[str] = field(default_factory=list)
     metrics: metric_measures.MetricMeasures = field(default_factory=metric_measures.MetricMeasures)
+    rollouts: list[Rollout] = field(default_factory=list)
+    outages: list[Outage] = field(default_factory=list)  # members the platform stopped (rollouts, reboots)
+    planned_elections: dict[int, Outage] = field(default_factory=dict)  # term -> the stop it followed
 
 
 def in_window(window: Window) -> pl.Expr:
@@ -84,8 +101,9 @@ def _member_ids(bundle: Bundle) -> dict[str, int]:
 
 def _endpoint_of(bundle: Bundle, member_id: int | None) -> str | None:
     for m in bundle.info.members:
-        if m.id == member_id and m.client_urls:
-            return m.client_urls[0]
+        urls = [u for u in m.client_urls if not is_local_socket(u)]
+        if m.id == member_id and urls:
+            return urls[0]
     for st in bundle.info.status:
         if st.member_id == member_id:
             return st.endpoint
@@ -100,7 +118,7 @@ def _health_of(bundle: Bundle, member_id: int | None, endpoint: str | None) -> E
     if endpoint:
         urls.add(endpoint)
     for h in bundle.info.health:
-        if h.endpoint in urls:
+        if h.endpoint in urls and not is_local_socket(h.endpoint):
             return h
     return None
 
@@ -115,18 +133,72 @@ def _leader_id(bundle: Bundle) -> int | None:
     return max(sorted(votes), key=lambda k: votes[k])
 
 
-def _restart_times(bundle: Bundle, member: str) -> tuple[int, list[datetime]]:
+def _restarted_without_previous_log(bundle: Bundle, member: str) -> datetime | None:
+    """When the member's earliest log begins with etcd starting again on its own data dir (a restart whose
+    predecessor's log is absent: a new pod, whose old pod's log the bundle does not have), else None.
+
+    "Begins with": nothing but the container's preamble and start-up lines before "restarting local
+    member". A member's first ever start ("starting local member", a new data dir) is not a restart."""
+    files = sorted((f for f in bundle.log_files if f.member == member and f.stats.lines), key=lambda f: f.order)
+    if not files:
+        return None
+    first = files[0].file
+    restarting = bundle.of("member_restarting", columns=["ts", "file"]).filter(
+        (pl.col("member") == member) & (pl.col("file") == first)
+    )
+    if restarting.height == 0:
+        return None
+    at = restarting["line"].min()
+    before = bundle.events.filter(
+        (pl.col("member") == member)
+        & (pl.col("file") == first)
+        & (pl.col("line") < at)
+        & ~pl.col("kind").is_in(START_KINDS)
+    )
+    if before.height:
+        return None
+    starts = bundle.of("server_start", columns=["ts", "file"]).filter(
+        (pl.col("member") == member) & (pl.col("file") == first)
+    )
+    when = starts.filter(pl.col("line") <= at)["ts"].max() if starts.height else None
+    return when or restarting["ts"].min()
+
+
+# what a log holds before etcd restarts on its data dir: the preamble and etcd's start-up lines
+START_KINDS = ["preamble", "preamble_member", "preamble_env", "server_start", "server_identity", "member_restarting"]
+
+
+def _restart_times(
+    bundle: Bundle, member: str, outages: list[Outage]
+) -> tuple[int, list[datetime], list[tuple[datetime, Outage]], datetime | None]:
+    """(count, times) of the member's unplanned restarts, its planned ones (each with the platform stop it
+    came back from) and the time of a restart whose predecessor's log is absent (counted among the others).
+
+    Restarts are etcd starting again: each start-up after the first in its logs, the first too when its
+    log begins with etcd restarting on its own data dir, the pod's restart count and a previous log (an
+    earlier container of the same pod: never a rollout, which makes a new pod)."""
     starts = (
         bundle.events.filter((pl.col("member") == member) & (pl.col("kind") == "server_start"))
         .sort("ts", nulls_last=True)["ts"]
         .to_list()
     )
-    restarts_logged = max(len(starts) - 1, 0)
+    orphan = _restarted_without_previous_log(bundle, member)
+    times = [t for t in starts[1:] if t is not None]
+    if orphan is not None and orphan not in times:
+        times = sorted([orphan, *times])
+    planned: list[tuple[datetime, Outage]] = []
+    unplanned: list[datetime] = []
+    for t in times:
+        o = outage_of_restart(outages, member, t)
+        if o is not None:
+            planned.append((t, o))
+        else:
+            unplanned.append(t)
     has_previous = any(f.member == member and f.kind == "previous" and f.stats.lines > 0 for f in bundle.log_files)
     pod = bundle.pods.get(f"etcd-{member}")
     from_pod = pod.restart_count if pod and pod.restart_count is not None else 0
-    count = max(restarts_logged, from_pod, 1 if has_previous else 0)
-    return count, [t for t in starts[1:] if t is not None]
+    count = max(len(unplanned), from_pod, 1 if has_previous else 0)
+    return count, unplanned, planned, orphan
 
 
 def _span(bundle: Bundle, member: str) -> tuple[datetime | None, datetime | None]:
@@ -208,20 +280,39 @@ def _fatal_errors(bundle: Bundle) -> dict[str, tuple[int, str | None]]:
     return {str(m): (int(n), e) for m, n, e in per.iter_rows()}
 
 
-def _peer_warnings(bundle: Bundle, window: Window) -> dict[str, dict[str, dict[str, int]]]:
-    """member -> peer -> network warnings about that peer by kind, in the window: whether a member's
-    trouble is with every peer (its own network) or with one (that peer), as each line names its peer."""
+def _planned_network(bundle: Bundle, window: Window, outages: list[Outage]) -> pl.DataFrame:
+    """The window's network warnings that name a peer (member, peer name, kind, ts), with ``planned``: the
+    peer was stopped by the platform then (a rollout or a reboot, from just before its stop until it was
+    back and settled): what any member logs while a peer it talks to is away on purpose."""
+    rules = platform_rules()
     rows = (
         bundle.of(*NETWORK_KINDS, columns=["kind", "peer_id"])
         .filter(in_window(window) & pl.col("peer_id").is_not_null())
-        .group_by("member", "peer_id", "kind")
-        .len()
-        .sort("member", "peer_id", "kind")
+        .select(
+            pl.col("member").cast(pl.String),
+            pl.col("peer_id")
+            .replace_strict(bundle.id_names, default=pl.col("peer_id"), return_dtype=pl.String)
+            .alias("peer"),
+            pl.col("kind").cast(pl.String),
+            "ts",
+        )
     )
+    planned = pl.lit(False)
+    for o in outages:  # a handful: one per rollout step or reboot
+        end = o.back + rules.warnings_after_back if o.back is not None else None
+        inside = (pl.col("peer") == o.member) & (pl.col("ts") >= o.stopped - rules.warnings_before_stop)
+        planned = planned | (inside & (pl.col("ts") <= end) if end is not None else inside)
+    return rows.with_columns(planned=planned)
+
+
+def _peer_warnings(network: pl.DataFrame) -> dict[str, dict[str, dict[str, int]]]:
+    """member -> peer -> network warnings about that peer by kind, in the window, leaving out those while
+    the platform had that peer stopped: whether a member's trouble is with every peer (its own network)
+    or with one (that peer), as each line names its peer."""
+    rows = network.filter(~pl.col("planned")).group_by("member", "peer", "kind").len().sort("member", "peer", "kind")
     out: dict[str, dict[str, dict[str, int]]] = {}
     for member, peer, kind, n in rows.iter_rows():
-        name = bundle.id_names.get(peer, peer)
-        by_kind = out.setdefault(str(member), {}).setdefault(name, {})
+        by_kind = out.setdefault(str(member), {}).setdefault(peer, {})
         by_kind[str(kind)] = by_kind.get(str(kind), 0) + int(n)
     return out
 
@@ -274,17 +365,37 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
         )
     }
     readindex = _counts(events, ["readindex_slow", "readindex_timeout"])
-    network = _counts(events, NETWORK_KINDS)
+    rollouts = build_rollouts(bundle)
+    outages = build_outages(bundle, rollouts)
+    network_rows = _planned_network(bundle, window, outages)
+    # warnings about a peer the platform had stopped are its work, not the network's: counted apart
+    planned_net = {
+        (str(m), str(k)): int(n)
+        for m, k, n in network_rows.filter(pl.col("planned")).group_by("member", "kind").len().iter_rows()
+    }
+    for kind, counts in kinds_count.items():
+        for member in list(counts):
+            counts[member] -= planned_net.get((str(member), kind), 0)
+    network_planned = {m: sum(n for (mm, _), n in planned_net.items() if mm == m) for m, _ in planned_net}
+    network = {m: n - network_planned.get(str(m), 0) for m, n in _counts(events, NETWORK_KINDS).items()}
     heartbeats = bundle.of("heartbeat_slow", columns=["kind", "exceeded_ms"]).filter(in_window(window))
     hb_max = _max_by_member(heartbeats, ["heartbeat_slow"], "exceeded_ms")
     hb_paused = _pauses_with_disk_quiet(heartbeats, fsyncs)
     mm = metric_measures.compute(bundle.metrics, window)
+    timeouts = {
+        name: float(_tuning(bundle, name).get("election_timeout_ms") or DEFAULT_ELECTION_TIMEOUT_MS)
+        for name in bundle.member_names
+    }
+    over_timeout = _over_timeout(fsyncs, timeouts)
     drift_max = _max_by_member(bundle.of("clock_drift").filter(in_window(window)), ["clock_drift"], "drift_ms")
 
     elections = election_timeline(bundle.of(*LEADER_KINDS, "raft_became_candidate"), bundle.id_names)
-    frozen = frozen_fsyncs(events, fsyncs, elections)
+    planned_elections = {
+        e.term: o for e in elections if (o := outage_at_election(outages, e.previous_leader, e.ts)) is not None
+    }
+    frozen = frozen_fsyncs(events, fsyncs, [e for e in elections if e.term not in planned_elections])
     fatal = _fatal_errors(bundle)
-    peer_warnings = _peer_warnings(bundle, window)
+    peer_warnings = _peer_warnings(network_rows)
     spans = _spans(events)
     peer_rtts = _peer_rtts(bundle, mm.per_peer)
     members: list[MemberView] = []
@@ -294,7 +405,9 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
         endpoint = _endpoint_of(bundle, mid)
         health = _health_of(bundle, mid, endpoint)
         alarms = sorted({a.alarm for a in bundle.info.alarms if a.member_id == mid})
-        restarts, restart_times = _restart_times(bundle, name)
+        restarts, restart_times, planned_restarts, orphan = _restart_times(bundle, name, outages)
+        tuning = _tuning(bundle, name)
+        timeout_ms = float(tuning.get("election_timeout_ms") or DEFAULT_ELECTION_TIMEOUT_MS)
         first, last = _span(bundle, name)
         has_logs = any(f.member == name for f in bundle.log_files)
         view = MemberView(
@@ -314,10 +427,12 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
             log_first=first,
             log_last=last,
             restart_times=restart_times,
-            tuning=_tuning(bundle, name),
+            tuning=tuning,
             peer_warnings=peer_warnings.get(name, {}),
             peer_rtt_p99_ms=peer_rtts.get(name, {}),
             restarts_in_window=[t for t in restart_times if _within(t, window)],
+            planned_restarts=planned_restarts,
+            restart_without_previous_log=orphan,
             spans=spans.get(name, {}),
         )
         f = fsync.get(name, {})
@@ -352,6 +467,13 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
             "wal_fsync_slow_count": int(f.get("count", 0)) if has_logs else None,
             "wal_fsync_frozen_count": frozen.get(name, 0) if has_logs else None,
             "wal_fsync_slow_disk_count": int(f.get("count", 0)) - frozen.get(name, 0) if has_logs else None,
+            # logged fsyncs longer than the member's election timeout (not counting a frozen leader's):
+            # each one alone can cost the cluster its leader; and the most logged in any few minutes
+            "wal_fsync_over_election_timeout": max(over_timeout.get(name, 0) - frozen.get(name, 0), 0)
+            if has_logs
+            else None,
+            "election_timeout_ms": timeout_ms,
+            "wal_fsync_slow_most_in_window": _most_within(fsyncs, name, RECUR_SPAN) if has_logs else None,
             "wal_fsync_slow_p50_ms": _round(f.get("p50")),
             "wal_fsync_slow_p99_ms": _round(f.get("p99")),
             "wal_fsync_slow_max_ms": _round(f.get("max")),
@@ -368,6 +490,10 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
             "clock_drift_events": kinds_count["clock_drift"].get(name, 0) if has_logs else None,
             "clock_drift_max_ms": _round(drift_max.get(name)),
             "network_events": network.get(name, 0) if has_logs else None,
+            "network_events_planned": network_planned.get(name, 0) if has_logs else None,
+            "network_planned_note": f"; besides {network_planned[name]} while the platform had a peer stopped"
+            if network_planned.get(name)
+            else "",
             # message text: since when, to the second (", 2026-11-26 11:46:06-11:46:18 UTC"; "" when none)
             **{f"{kind}_when": f", {fmt_span(*view.spans[kind])}" if kind in view.spans else "" for kind in SPAN_KINDS},
             # message text: which peers the warnings name, most named first ("" when none names one)
@@ -379,6 +505,9 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
             "elections_started": kinds_count["raft_election_start"].get(name, 0),
             "restarts": restarts if (has_logs or name in {p[len("etcd-") :] for p in bundle.pods}) else None,
             "restarts_in_window": len(view.restarts_in_window),
+            "restarts_planned": len(planned_restarts),
+            # message text: what else is known of its restarts ("" when nothing)
+            "restarts_note": _restarts_note(planned_restarts, orphan, restart_times),
             # whole logs, not the window: the error a member stopped on explains a restart long before it;
             # lines, not stops (a zap Panic and the runtime's panic line after it are one stop)
             "fatal_errors": fatal.get(name, (0, None))[0] if has_logs else None,
@@ -400,12 +529,16 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
         members.append(view)
 
     in_win = [e for e in elections if _within(e.ts, window)]
+    planned_in_win = sum(1 for e in in_win if e.term in planned_elections)
     statuses = bundle.info.status
     terms = [s.raft_term for s in statuses if s.raft_term is not None]
     leader_name = next((m.name for m in members if m.is_leader), None)
     cluster_signals: dict[str, float | int | None] = {
         "member_count": len(bundle.info.members) if bundle.info.members else len(members),
         "leader_changes": len(in_win) if bundle.log_files else None,
+        # elections that followed the platform stopping the leader (a rollout, a reboot): planned work
+        "leader_changes_planned": planned_in_win if bundle.log_files else None,
+        "leader_changes_unplanned": len(in_win) - planned_in_win if bundle.log_files else None,
         "members_without_leader": sum(1 for s in statuses if not s.leader) if statuses else None,
         "raft_term_spread": (max(terms) - min(terms)) if terms else None,
         "active_alarms": len(bundle.info.alarms) if bundle.info.files.get("alarm_list.json") == "ok" else None,
@@ -423,6 +556,9 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
         leader=leader_name,
         outside_window=_outside(bundle.events, window),
         metrics=mm,
+        rollouts=rollouts,
+        outages=outages,
+        planned_elections=planned_elections,
         alarm_names=sorted({a.alarm for a in bundle.info.alarms}),
         alarm_members=sorted(
             {
@@ -465,23 +601,83 @@ def _pod_quota(bundle: Bundle, member: str) -> int | None:
     return None
 
 
+DEFAULT_ELECTION_TIMEOUT_MS = 1000.0  # etcd's default, and OpenShift's on AWS, vSphere and metal (Azure: 2500)
+TUNING_KEYS = {
+    "heartbeat_interval_ms": "ETCD_HEARTBEAT_INTERVAL",
+    "election_timeout_ms": "ETCD_ELECTION_TIMEOUT",
+    "quota_backend_bytes": "ETCD_QUOTA_BACKEND_BYTES",
+    "static_pod_version": "ETCD_STATIC_POD_VERSION",
+}
+
+
 def _tuning(bundle: Bundle, member: str) -> dict[str, str]:
-    """Heartbeat, election timeout and quota as configured: pod env first, else the start-up log line."""
+    """Heartbeat, election timeout, quota and static-pod version as configured: the pod's env first, else
+    the ETCD_* dump of the container's preamble (its newest), else etcd's start-up line."""
     pod = bundle.pods.get(f"etcd-{member}")
     env = pod.env if pod else {}
-    tuning = {
-        "heartbeat_interval_ms": env.get("ETCD_HEARTBEAT_INTERVAL"),
-        "election_timeout_ms": env.get("ETCD_ELECTION_TIMEOUT"),
-        "quota_backend_bytes": env.get("ETCD_QUOTA_BACKEND_BYTES"),
-    }
+    dumped = (
+        bundle.of("preamble_env", columns=["env_name", "env_value"])
+        .filter((pl.col("member") == member) & pl.col("env_name").is_in(list(TUNING_KEYS.values())))
+        .select("env_name", "env_value")
+    )
+    from_preamble = dict(dumped.iter_rows())  # in time order: the newest start's value last
+    tuning = {key: env.get(var) or from_preamble.get(var) for key, var in TUNING_KEYS.items()}
     starts = bundle.of("server_start").filter(pl.col("member") == member).sort("ts", nulls_last=True)
     if starts.height:
         last = starts.row(-1, named=True)
         if tuning["heartbeat_interval_ms"] is None and last["heartbeat_ms"] is not None:
             tuning["heartbeat_interval_ms"] = f"{last['heartbeat_ms']:g}"
+        if tuning["election_timeout_ms"] is None and last.get("election_timeout_ms") is not None:
+            tuning["election_timeout_ms"] = f"{last['election_timeout_ms']:g}"
         if tuning["quota_backend_bytes"] is None and last["quota_bytes"] is not None:
             tuning["quota_backend_bytes"] = str(last["quota_bytes"])
-    return {k: v for k, v in tuning.items() if v is not None}
+    out = {k: v.strip() for k, v in tuning.items() if v is not None}
+    if "election_timeout_ms" in out:
+        try:
+            float(out["election_timeout_ms"])
+        except ValueError:
+            del out["election_timeout_ms"]
+    return out
+
+
+RECUR_SPAN = timedelta(minutes=5)  # after the etcd mixin's etcdHighFsyncDurations: a 5-minute rate
+
+
+def _over_timeout(fsyncs: pl.DataFrame, timeouts: dict[str, float]) -> dict[str, int]:
+    """member -> logged slow fsyncs that took longer than its election timeout."""
+    if fsyncs.height == 0:
+        return {}
+    limit = (
+        pl.col("member")
+        .cast(pl.String)
+        .replace_strict(timeouts, default=DEFAULT_ELECTION_TIMEOUT_MS, return_dtype=pl.Float64)
+    )
+    rows = fsyncs.filter(pl.col("took_ms") > limit).group_by("member").len()
+    return {str(m): int(n) for m, n in rows.iter_rows()}
+
+
+def _most_within(fsyncs: pl.DataFrame, member: str, span: timedelta) -> int:
+    """The most logged slow fsyncs of the member in any ``span`` (a rolling count over its events)."""
+    mine = fsyncs.filter((pl.col("member") == member) & pl.col("ts").is_not_null()).select("ts").sort("ts")
+    if mine.height == 0:
+        return 0
+    counts = mine.with_columns(n=pl.lit(1)).rolling("ts", period=span).agg(pl.col("n").sum())
+    return int(counts["n"].max())
+
+
+def _restarts_note(planned: list[tuple[datetime, Outage]], orphan: datetime | None, unplanned: list[datetime]) -> str:
+    """What a restarts finding adds: the predecessor's log absent, the platform's own restarts."""
+    notes = []
+    if orphan is not None and orphan in unplanned:
+        notes.append(
+            f"its log begins at {orphan:%Y-%m-%d %H:%M:%S} UTC with etcd restarting;"
+            " the log before is not in the bundle"
+        )
+    if planned:
+        notes.append(
+            f"besides {len(planned)} restart(s) the platform made ({'; '.join(o.summary for _, o in planned)})"
+        )
+    return "; " + "; ".join(notes) if notes else ""
 
 
 def _int_or_none(value: object) -> int | None:

@@ -167,6 +167,9 @@ def _member(m: MemberView, minutes: dict, per_peer: list[dict]) -> dict:
         "raft_applied_index": s["raft_applied_index"],
         "restarts": s["restarts"],
         "restart_times": [iso(t) for t in m.restart_times],
+        # restarts the platform made (a rollout's new pod, a node reboot): not counted in restarts
+        "restarts_planned": [{"ts": iso(t), "cause": o.cause, "by": o.summary} for t, o in m.planned_restarts],
+        "restart_without_previous_log": iso(m.restart_without_previous_log),
         "fatal_errors": {"count": s["fatal_errors"], "last_error": s["fatal_error_last"]},
         "alarms": m.alarms,
         "health": health,
@@ -199,6 +202,8 @@ def _member(m: MemberView, minutes: dict, per_peer: list[dict]) -> dict:
         "heartbeat_failures": s["heartbeat_failures"],
         "readindex_delays": s["readindex_delays"],
         "network_events": s["network_events"],
+        # warnings about a peer while the platform had it stopped (rollout, reboot): left out of the above
+        "network_events_planned": s["network_events_planned"],
         # the member's network warnings in the window, by the peer each names (name, else hex ID), by kind
         "network_events_by_peer": [
             {"peer": peer, "count": sum(kinds.values()), "by_kind": kinds}
@@ -239,6 +244,7 @@ def _cluster(bundle: Bundle, view: ClusterView, causes: dict[int, dict]) -> dict
         "member_count": view.signals["member_count"],
         "leader": view.leader,
         "leader_changes": view.signals["leader_changes"],
+        "leader_changes_planned": view.signals["leader_changes_planned"],
         "elections": [
             {
                 "term": e.term,
@@ -265,7 +271,7 @@ def _cluster(bundle: Bundle, view: ClusterView, causes: dict[int, dict]) -> dict
 def _cause(c: dict | None) -> dict | None:
     if c is None:
         return None
-    return {**c, "evidence": _evidence(c["evidence"])}
+    return {**{k: iso(v) if isinstance(v, datetime) else v for k, v in c.items()}, "evidence": _evidence(c["evidence"])}
 
 
 def _deep(bundle: Bundle, window: Window, view: ClusterView) -> tuple[dict, dict[int, dict], dict]:
@@ -318,7 +324,41 @@ def _headline(status: str, findings: list[Finding]) -> str:
     if not findings or status == "HEALTHY":
         return "No warning or critical finding in the analysis window."
     top = findings[0]
-    return top.message[0].upper() + top.message[1:] + "."
+    first = top.message.split(" ", 1)[0]
+    # a sentence that starts with a word is capitalised; one that starts with a name (a member, a host)
+    # keeps the name as the bundle spells it
+    if first.isalpha() and first.islower():
+        return top.message[0].upper() + top.message[1:] + "."
+    return top.message + "."
+
+
+def _platform_summary(view: ClusterView, window: Window) -> str | None:
+    """One sentence on the platform's own work in the window: what was rolled out or rebooted, and how many
+    elections and restarts that explains (so nobody chases them as etcd trouble)."""
+    stops = [o for o in view.outages if _in(o.stopped, window) or (o.back is not None and _in(o.back, window))]
+    if not stops:
+        return None
+    said = []
+    for rev in sorted({o.revision for o in stops if o.cause == "rollout"}):
+        mine = [o for o in stops if o.revision == rev]
+        first, last = min(o.stopped for o in mine), max(o.stopped for o in mine)
+        said.append(
+            f"the etcd operator rolled out revision {rev} on {len(mine)} member(s) "
+            f"(old pods stopped {first:%Y-%m-%d %H:%M:%S}-{last:%H:%M:%S} UTC)"
+        )
+    reboots = [o for o in stops if o.cause == "reboot"]
+    if reboots:
+        said.append(f"{len(reboots)} node reboot(s) stopped members ({', '.join(o.member for o in reboots)})")
+    elections = view.signals.get("leader_changes_planned") or 0
+    restarts = sum(1 for m in view.members for t, _ in m.planned_restarts if _in(t, window))
+    return (
+        f"Planned work in the window: {'; '.join(said)}. {elections} leader election(s) and {restarts} "
+        "member restart(s) were that work, not etcd trouble."
+    )
+
+
+def _in(ts: datetime, window: Window) -> bool:
+    return (window.start is None or ts >= window.start) and (window.end is None or ts <= window.end)
 
 
 def build_analysis(
@@ -360,6 +400,7 @@ def build_analysis(
         "summary": {
             "headline": diagnosis["headline"] if diagnosis["hypotheses"] else _headline(status, findings),
             "worst_finding": _headline(status, findings),
+            "platform": _platform_summary(view, window),
             "critical": severities.count("critical"),
             "warnings": severities.count("warning"),
             "info": severities.count("info"),
@@ -406,6 +447,19 @@ def build_analysis(
             "semantics": "histogram_quantile(q, sum by (pod, le) (increase(<metric>_bucket[window]))), Prometheus 2.x",
         },
         "cluster": _cluster(bundle, view, causes),
+        "rollouts": [r.to_json(iso) for r in view.rollouts],
+        "outages": [
+            {
+                "member": o.member,
+                "cause": o.cause,
+                "stopped": iso(o.stopped),
+                "back": iso(o.back),
+                "summary": o.summary,
+                "revision": o.revision,
+                "installer": o.installer,
+            }
+            for o in view.outages
+        ],
         "diagnosis": diagnosis,
         **deep,
         "kpis": kpis,

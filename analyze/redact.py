@@ -39,11 +39,26 @@ def pseudonym(category: str, value: str) -> str:
 
 class Redactor:
     def __init__(self, names: dict[str, str]) -> None:
-        """``names``: literal name -> category of its pseudonym (member, pod, host, cluster)."""
-        self.names = {n: c for n, c in names.items() if n and len(n) >= 3}
+        """``names``: literal name -> category of its pseudonym (member, pod, host, cluster).
+
+        A name is found in any letter case ("Ip-10-0-1-2.ec2.internal" starting a sentence) and in its
+        environment-variable spelling (``NODE_ip_10_0_1_2_ec2_internal_ETCD_NAME``), inside any longer
+        word that is not a longer name itself (``installer-3-<node>``); every spelling of one name reads
+        as one pseudonym (a hash of the name in lower case)."""
+        self.names: dict[str, tuple[str, str]] = {}  # spelling, lower-cased -> (category, the name)
+        for name, category in sorted(names.items()):
+            if not name or len(name) < 3:
+                continue
+            canonical = name.lower()
+            for spelling in {canonical, re.sub(r"[-.]", "_", canonical)}:
+                self.names.setdefault(spelling, (category, canonical))
         ordered = sorted(self.names, key=lambda n: (-len(n), n))
         self._literal = (
-            re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(n) for n in ordered) + r")(?![\w-])") if ordered else None
+            re.compile(
+                r"(?<![A-Za-z0-9])(?:" + "|".join(re.escape(n) for n in ordered) + r")(?![A-Za-z0-9])", re.IGNORECASE
+            )
+            if ordered
+            else None
         )
         self._key = re.compile(KEY)
         self._host = re.compile(URL_HOST)
@@ -60,6 +75,13 @@ class Redactor:
             names[pod] = "pod"
             if spec.node:
                 names[spec.node] = "host"
+        for installer in bundle.platform.installers:
+            names[installer.name] = "pod"
+            names[installer.node] = "host"
+        for etcd_pod in bundle.platform.etcd_pods:
+            names[etcd_pod.pod] = "pod"
+            if etcd_pod.node:
+                names[etcd_pod.node] = "host"
         for m in bundle.info.members:
             if m.name:
                 names[m.name] = "member"
@@ -83,8 +105,12 @@ class Redactor:
         out = self._host.sub(lambda m: self._address(m.group(0)), out)
         out = self._ips.sub(lambda m: pseudonym("ip", m.group(0)), out)
         if self._literal is not None:
-            out = self._literal.sub(lambda m: pseudonym(self.names[m.group(0)], m.group(0)), out)
+            out = self._literal.sub(lambda m: self._pseudonym(m.group(0)), out)
         return out
+
+    def _pseudonym(self, found: str) -> str:
+        category, name = self.names[found.lower()]
+        return pseudonym(category, name)
 
     def tree(self, node: object, key: str | None = None) -> object:
         """The analysis with every string redacted; a namespace value becomes its pseudonym whole."""
@@ -101,7 +127,9 @@ class Redactor:
     def _address(self, host: str) -> str:
         if re.fullmatch(IPV4, host):
             return pseudonym("ip", host)
-        return pseudonym(self.names.get(host, "host"), host)
+        if host.lower() in self.names:
+            return self._pseudonym(host)
+        return pseudonym("host", host.lower())
 
     @staticmethod
     def _key_pseudonym(m: re.Match) -> str:

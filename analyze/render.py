@@ -129,11 +129,39 @@ def election_rows(analysis: dict) -> list[list[str]]:
             short_ts(e["ts"]),
             e["leader"],
             e["previous_leader"] or "-",
-            f"{e['cause']['cause_member']}: {e['cause']['cause'].replace('_', ' ')}" if e.get("cause") else "-",
+            _caused_by(e["cause"]) if e.get("cause") else "-",
             ", ".join(e["candidates"]) or "-",
             "yes" if e["in_window"] else "no",
         ]
         for e in analysis["cluster"]["elections"]
+    ]
+
+
+def _caused_by(cause: dict) -> str:
+    what = cause["cause"].replace("_", " ")
+    if cause.get("revision") is not None:
+        what += f" of revision {cause['revision']} (planned)"
+    elif cause.get("planned"):
+        what += " (planned)"
+    return f"{cause['cause_member']}: {what}"
+
+
+ROLLOUT_HEADERS = ["revision", "member", "rollout began", "old pod stopped", "member back", "trigger", "installer"]
+
+
+def rollout_rows(analysis: dict) -> list[list[str]]:
+    """The static-pod revisions the etcd operator rolled out, node by node, in time order."""
+    return [
+        [
+            str(r["revision"]),
+            r["member"] or r["node"],
+            short_ts(r["started"]),
+            short_ts(r["stopped"]),
+            short_ts(r["finished"]),
+            r["trigger"] or "-",
+            r["installer"] or "-",
+        ]
+        for r in analysis["rollouts"]
     ]
 
 
@@ -249,6 +277,8 @@ def _environment(autoescape: bool) -> Environment:
         kpi_rows=kpi_rows,
         member_rows=member_rows,
         election_rows=election_rows,
+        rollout_rows=rollout_rows,
+        ROLLOUT_HEADERS=ROLLOUT_HEADERS,
         latency_rows=latency_rows,
         request_rows=request_rows,
         capacity_rows=capacity_rows,

@@ -41,6 +41,8 @@ class Rule:
     evidence_sort: str | None = None
     evidence_scope: str = "window"  # or "all": evidence from the whole logs (a signal counted over them)
     guard: dict | None = None
+    # conditions that raise a firing finding to critical, each {signal, op, value, why}
+    escalate: tuple[dict, ...] = field(default_factory=tuple)
 
     def applies(self, signals: dict) -> bool:
         """Whether the rule is judged at all here (its guard holds); no guard: always."""
@@ -49,8 +51,15 @@ class Rule:
         value = signals.get(self.guard["signal"])
         if value is None:
             return False
-        limit = self.guard["value"]
-        return {">": value > limit, ">=": value >= limit, "<": value < limit, "<=": value <= limit}[self.guard["op"]]
+        return _holds(value, self.guard["op"], self.guard["value"])
+
+    def escalation(self, signals: dict) -> dict | None:
+        """The first escalate condition that holds on these signals (the finding is then critical)."""
+        for e in self.escalate:
+            value = signals.get(e["signal"])
+            if value is not None and _holds(value, e["op"], e["value"]):
+                return e
+        return None
 
     def judge(self, value: float | None) -> tuple[str | None, float | None]:
         """(severity, threshold breached) for a value; (None, None) when it passes or is unknown."""
@@ -103,7 +112,20 @@ def _rule(entry: dict, where: str) -> Rule:
         evidence_sort=entry.get("evidence_sort"),
         evidence_scope=str(entry.get("evidence_scope", "window")),
         guard=_guard(entry.get("guard"), where),
+        escalate=tuple(_escalation(e, where) for e in entry.get("escalate") or ()),
     )
+
+
+def _holds(value: float, op: str, limit: float) -> bool:
+    return {">": value > limit, ">=": value >= limit, "<": value < limit, "<=": value <= limit}[op]
+
+
+def _escalation(entry: object, where: str) -> dict:
+    if not isinstance(entry, dict) or not {"signal", "op", "value", "why"} <= entry.keys():
+        raise ValueError(f"{where}: each escalate entry needs signal, op, value and why")
+    if entry["op"] not in (">", ">=", "<", "<="):
+        raise ValueError(f"{where}: escalate op must be one of > >= < <=")
+    return {**entry, "why": " ".join(str(entry["why"]).split())}
 
 
 def _guard(guard: object, where: str) -> dict | None:

@@ -28,10 +28,11 @@ import polars as pl
 from gather.archive import OpenedBundle
 from gather.catalogue import Catalogue, default_catalogue
 from gather.etcd_info import EtcdInfo, read_etcd_info
-from gather.layout import Layout, LogFileRef, discover, log_kind_of, member_of_pod
+from gather.layout import Layout, LogFileRef, discover, is_member_pod, log_kind_of, member_of_pod
 from gather.logparse import BASE_SCHEMA, KindFrames, LineStats, conform, event_schema, excerpts, parse_file
 from gather.metrics import SCHEMA as METRICS_SCHEMA
 from gather.metrics import MetricsFile, find_metric_files, read_metrics_file
+from gather.platform import Platform, read_platform
 from gather.podspec import PodSpec, read_pod_list, read_pod_spec
 
 CRI_TAGGED = re.compile(rb"^\S+ (?:stdout|stderr) [FP] ")
@@ -76,6 +77,7 @@ class Bundle:
     refused: int = 0  # archive members not extracted (unsafe paths, links, devices, FIFOs)
     skipped: int = 0  # archive members not unpacked because they cannot hold etcd data
     sources: dict[str, LogSource] = field(default_factory=dict)
+    platform: Platform = field(default_factory=Platform)  # installer pods, revisions, Kubernetes events
     catalogue: Catalogue = field(default_factory=default_catalogue)
     # lines already read back for quoting: file, line, excerpt
     _quoted: pl.DataFrame = field(
@@ -390,7 +392,14 @@ def load_bundle(
     info = read_etcd_info(layout.etcd_info)
     if layout.etcd_info is not None:
         info.problems = [p.replace("etcd_info/", layout.rel(layout.etcd_info) + "/", 1) for p in info.problems]
-    pods = _pod_specs(layout, problems)
+    pods = {name: spec for name, spec in _pod_specs(layout, problems).items() if is_member_pod(name)}
+    platform = read_platform(
+        # each pod's own YAML before the namespace's PodList: the first copy of a pod is the one kept
+        [(p, layout.rel(p)) for p in sorted(layout.platform_pod_yamls, key=lambda p: p.name == "pods.yaml")],
+        [(p, layout.rel(p)) for p in layout.event_files],
+        [(p, layout.rel(p)) for p in layout.node_event_files],
+    )
+    problems += platform.problems
 
     frames, files, sources = _read_logs(layout, catalogue, opened.scratch, progress, prefetch)
     kind_events = _assemble(frames, catalogue)
@@ -429,6 +438,7 @@ def load_bundle(
         refused=opened.refused,
         skipped=opened.skipped,
         sources=sources,
+        platform=platform,
         catalogue=catalogue,
     )
     # The bundle quotes its lines later (excerpts): it keeps the unpacked files until it is gone.

@@ -26,7 +26,7 @@ FIELD_TYPES: dict[str, pl.DataType] = {
     "bool": pl.Boolean(),
     "array": pl.String(),
 }
-LINE_FORMATS = ("zap", "capnslog", "raft", "text", "go")
+LINE_FORMATS = ("zap", "capnslog", "raft", "text", "go", "shell")
 LEVELS = ("debug", "info", "warn", "error", "dpanic", "panic", "fatal")  # zap's; capnslog's letters map onto them
 
 

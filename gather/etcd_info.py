@@ -54,6 +54,11 @@ class EndpointHealth:
     error: str | None
 
 
+def is_local_socket(url: str | None) -> bool:
+    """etcd's local Unix-socket listener (``unixs://<ip>:0``, ``unix://...``), as OpenShift configures it."""
+    return bool(url) and url.lower().startswith(("unix://", "unixs://"))
+
+
 @dataclass
 class AlarmEntry:
     member_id: int | None

@@ -20,6 +20,8 @@ NOT_MEMBER_PODS = re.compile(
 ROTATED_STAMP = re.compile(r"\.log\.(\d{8}-\d{6})")
 METRIC_FILE_NAMES = ("metrics.openmetrics", "metrics.openmetrics.gz")
 BUNDLE_FILE_NAMES = ("timestamp", "bundle.json", *METRIC_FILE_NAMES)
+ETCD_NAMESPACES = ("openshift-etcd", "openshift-etcd-operator")
+NODE_EVENTS_NAMESPACE = "default"  # where the kubelet and the machine-config daemon record node reboots
 LOG_KIND_ORDER = {"rotated": 0, "previous": 1, "current": 2}
 
 
@@ -54,6 +56,11 @@ class Layout:
     timestamp_file: Path | None = None
     manifest: Path | None = None
     pod_list_yaml: Path | None = None
+    # what OpenShift did to etcd (gather/platform.py): installer and etcd pod YAML, the etcd namespaces'
+    # events, and the default namespace's (node reboots)
+    platform_pod_yamls: list[Path] = field(default_factory=list)
+    event_files: list[Path] = field(default_factory=list)
+    node_event_files: list[Path] = field(default_factory=list)
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -124,7 +131,20 @@ def may_hold_etcd_data(rel: str) -> bool:
     dirs, name = parts[:-1], parts[-1]
     if "etcd_info" in dirs or "openshift-etcd" in dirs or name in BUNDLE_FILE_NAMES or name.endswith(".prom"):
         return True
+    if _is_event_file(dirs, name):
+        return True
     return any(d == "pods" and is_member_pod(pod) for d, pod in pairwise(dirs))
+
+
+def _is_event_file(dirs: list[str], name: str) -> bool:
+    """``namespaces/<ns>/core/events.yaml`` of the etcd namespaces or of ``default`` (node events)."""
+    return (
+        name == "events.yaml"
+        and len(dirs) >= 3
+        and dirs[-1] == "core"
+        and dirs[-3] == "namespaces"
+        and dirs[-2] in (*ETCD_NAMESPACES, NODE_EVENTS_NAMESPACE)
+    )
 
 
 def discover(root: Path) -> Layout:
@@ -147,6 +167,18 @@ def discover(root: Path) -> Layout:
             and regular_file(here / "pods.yaml")
         ):
             layout.pod_list_yaml = here / "pods.yaml"
+            layout.platform_pod_yamls.append(here / "pods.yaml")
+        if (
+            "events.yaml" in filenames
+            and _is_event_file(list(here.parts), "events.yaml")
+            and regular_file(here / "events.yaml")
+        ):
+            target = layout.node_event_files if here.parent.name == NODE_EVENTS_NAMESPACE else layout.event_files
+            target.append(here / "events.yaml")
+        if here.parent.name == "pods" and here.parent.parent.name == "openshift-etcd":
+            pod_yaml = here / f"{here.name}.yaml"
+            if (here.name.startswith("installer-") or is_member_pod(here.name)) and regular_file(pod_yaml):
+                layout.platform_pod_yamls.append(pod_yaml)
         if here.parent.name == "pods" and is_member_pod(here.name):
             logs = _log_files(here, root)
             yaml_path = here / f"{here.name}.yaml"

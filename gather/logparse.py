@@ -203,7 +203,7 @@ def _typed(expr: pl.Expr, typ: str) -> pl.Expr:
 
 
 ZAP_START = '{"level":'  # every zap line of etcd 3.4-3.6 begins with its level
-PARSED_FORMATS = ["zap", "capnslog", "raft", "text", "go"]
+PARSED_FORMATS = ["zap", "capnslog", "raft", "text", "go", "shell"]
 
 
 def _file_stats(lines: pl.LazyFrame) -> list[pl.LazyFrame]:
@@ -343,7 +343,13 @@ def _zap_candidates(cand: pl.LazyFrame) -> pl.LazyFrame:
 
 def _text_candidates(cand: pl.LazyFrame) -> pl.LazyFrame:
     """The same columns for capnslog, raft stdlib and syslog lines (rare today: the general path)."""
-    lf = _text_level_ts(_classify(_strip_prefix(cand, False)).filter(pl.col("fmt").is_in(PARSED_FORMATS)))
+    # a candidate of no logger's format may be the container's shell preamble: catalogue entries of the
+    # "shell" format claim the lines they know; the rest stay stray lines
+    fmt = pl.col("fmt")
+    lf = _classify(_strip_prefix(cand, False)).with_columns(
+        fmt=pl.when(fmt == "other").then(pl.lit("shell")).otherwise(fmt)
+    )
+    lf = _text_level_ts(lf.filter(fmt.is_in(PARSED_FORMATS)))
     return lf.select("line", "ts", "level", "fmt", "text", pl.col("inner").alias("raw"), _broken=pl.lit(False))
 
 
@@ -484,6 +490,14 @@ def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) 
         by_format["zap"] = by_format.get("zap", 0) + zap_lines
     if empty:
         by_format["empty"] = empty
+    frames = {kind: pl.concat(p, how="vertical", rechunk=True) for kind, p in sorted(parts.items())}
+    # stray lines the catalogue knows as the container's shell preamble are recognised, not stray
+    shell = sum(int((f["fmt"] == "shell").sum()) for f in frames.values())
+    if shell:
+        by_format["other"] = by_format.get("other", 0) - shell
+        by_format["shell"] = shell
+        if not by_format["other"]:
+            del by_format["other"]
     stats = LineStats(
         lines=int(totals["lines"][0]),
         by_format=dict(sorted(by_format.items())),
@@ -498,7 +512,6 @@ def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) 
     firsts = [s[0] for s in spans if s[0] is not None]
     if stats.first_ts is None and firsts:
         stats.first_ts, stats.last_ts = min(firsts), max(s[1] for s in spans if s[1] is not None)
-    frames = {kind: pl.concat(p, how="vertical", rechunk=True) for kind, p in sorted(parts.items())}
     stats.time_backwards = _time_backwards(frames)
     return frames, stats
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import yaml
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def safe_yaml(text: str) -> object:
-    return yaml.load(text, Loader=_LOADER)
+    return yaml.load(text, Loader=LOADER)

@@ -140,6 +140,13 @@ while read -r pod phase; do
   run "$d/etcd/etcd/logs/previous.log" "$OC" logs -n "$NAMESPACE" "$pod" -c etcd --previous "${LOG_ARGS[@]}"
   : "$phase"
 done <<< "$PODS"
+# What the platform did to etcd: every pod of the namespace (installer pods say which static-pod revision
+# was rolled out on which node, and when) and the events of the etcd namespaces (the operator's rollout
+# steps, the kubelet stopping pods): etcd-perf tells planned restarts and elections from etcd trouble.
+mkdir -p "$ROOT/namespaces/$NAMESPACE/core" "$ROOT/namespaces/openshift-etcd-operator/core"
+run "$ROOT/namespaces/$NAMESPACE/core/pods.yaml" "$OC" get pods -n "$NAMESPACE" -o yaml
+run "$ROOT/namespaces/$NAMESPACE/core/events.yaml" "$OC" get events -n "$NAMESPACE" -o yaml
+run "$ROOT/namespaces/openshift-etcd-operator/core/events.yaml" "$OC" get events -n openshift-etcd-operator -o yaml
 mkdir -p "$ROOT/cluster-scoped-resources/config.openshift.io/clusteroperators"
 run "$ROOT/cluster-scoped-resources/config.openshift.io/clusteroperators/etcd.yaml" "$OC" get clusteroperator etcd -o yaml
 

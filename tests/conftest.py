@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,14 @@ from tests.factory import REPO
 
 @pytest.fixture(scope="session")
 def fresh_lab_bundle(tmp_path_factory):
-    """Run scripts/lab/scenario.py (real etcd, real faults) and return (archive, ground_truth.jsonl)."""
+    """Run scripts/lab/scenario.py (real etcd, real faults) and return (archive, ground_truth.jsonl).
+
+    ETCD_PERF_FRESH_LAB=DIR reuses the output of an earlier `scenario.py DIR` instead (to re-run the lab
+    tests on one bundle while working on the analysis)."""
+    reuse = os.environ.get("ETCD_PERF_FRESH_LAB")
+    if reuse:
+        (archive,) = Path(reuse).glob("etcd-bundle-*.tar.gz")
+        return archive, Path(reuse) / "ground_truth.jsonl"
     etcd = os.environ.get("LAB_ETCD") or shutil.which("etcd")
     etcdctl = os.environ.get("LAB_ETCDCTL") or shutil.which("etcdctl")
     if not (etcd and etcdctl):

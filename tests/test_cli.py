@@ -146,7 +146,7 @@ def test_empty_directory_is_not_analysable(tmp_path):
 def test_thresholds_override_from_yaml(tmp_path):
     t = tmp_path / "t.yaml"
     t.write_text(
-        "wal_fsync_logged: {critical: 100}\nalarm_active: {enabled: false}\n"
+        "wal_fsync_logged: {warning: 100}\nalarm_active: {enabled: false}\n"
         "db_quota_used: {enabled: false}\nmember_unhealthy: {enabled: false}\npeer_rtt_p99: {critical: 1000}\n"
         "backend_commit_worst_minute: {critical: 10000}\n"
     )

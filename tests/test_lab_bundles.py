@@ -80,7 +80,9 @@ def ground_truth(truth_path):
 
 
 def raw_leader_terms(path):
-    """Oracle independent of the parser: terms of every "became leader at term N" line in the bundle."""
+    """Oracle independent of the parser: terms of every "became leader at term N" line in the bundle, and
+    of every "elected leader X at term N" (a leader whose own log is gone, as after a rollout, is still
+    seen electing by its peers)."""
     texts = []
     if path.is_dir():
         texts = [p.read_text(errors="replace") for p in path.rglob("*.log")]
@@ -89,7 +91,8 @@ def raw_leader_terms(path):
             texts = [
                 io.TextIOWrapper(tf.extractfile(m), errors="replace").read() for m in tf if m.name.endswith(".log")
             ]
-    return {int(t) for text in texts for t in re.findall(r"[0-9a-f]+ became leader at term (\d+)", text)}
+    found = r"[0-9a-f]+ (?:became leader|elected leader [0-9a-f]+) at term (\d+)"
+    return {int(t) for text in texts for t in re.findall(found, text)}
 
 
 def raw_slow_fsync_during(path, member, stopped_at, seconds):
@@ -135,10 +138,11 @@ def test_slow_disk_members_are_flagged_on_disk_and_the_healthy_one_is_not(lab):
     assert disk == throttled
     healthy = {m["name"] for m in a["members"]} - throttled
     assert healthy and not (healthy & disk)
+    # what the ground truth guarantees ends there: a healthy member on a loaded 2-core machine may still
+    # show a WAL fsync or backend commit p99 of some ms over 10 ms, a true *warning* the lab's loop
+    # devices cause; never a logged fsync over 1 s but those a leader the lab froze woke up in
     assert all(
-        f["id"].startswith("backend_commit")
-        for f in a["findings"]
-        if f["subsystem"] == "disk" and f["member"] in healthy
+        m["wal_fsync"]["slow_count"] == m["wal_fsync"]["frozen_count"] for m in a["members"] if m["name"] in healthy
     )
 
 
@@ -246,7 +250,7 @@ def expected_cause(truth, member, at):
         e
         for e in truth
         if e.get("member") == member
-        and e["event"] in ("slow_disk_start", "slow_disk_end", "leader_sigstop")
+        and e["event"] in ("slow_disk_start", "slow_disk_end", "leader_sigstop", "rollout_stop")
         and datetime.fromisoformat(e["ts"].replace("Z", "+00:00")) <= at + timedelta(seconds=1)
     ]
     if not faults:
@@ -254,6 +258,8 @@ def expected_cause(truth, member, at):
     last = faults[-1]
     if last["event"] == "leader_sigstop":
         return "leader_stall"
+    if last["event"] == "rollout_stop":
+        return "rollout"
     return "slow_disk"
 
 
@@ -447,3 +453,45 @@ def test_the_sample_leader_stopped_after_its_disk_was_throttled_is_a_stall_and_a
     disk = hyps["slow_disk"]["evidence"]
     assert not any(e.startswith("master-0:") and "heartbeat" in e for e in disk)
     assert any(e.startswith("master-1:") and "heartbeat" in e for e in disk)
+
+
+@pytest.mark.parametrize("lab", LABS, indirect=True)
+def test_a_rollout_is_planned_work_its_election_and_restart_included(lab):
+    """Fresh bundles: the lab rolls revision 2 out to the leader's node as the etcd operator does (installer
+    pod, events, SIGTERM, a new pod whose log begins with the preamble). The election that follows is the
+    rollout's, with the installer pod as evidence; the member's restart is planned, not counted; nothing
+    calls the old leader frozen. Kept bundles predate the step and have no rollout."""
+    path, truth_path = lab
+    truth = ground_truth(truth_path)
+    rolled = [e for e in truth if e["event"] == "rollout_stop"]
+    a = analyse(path)
+    assert [(r["member"], r["revision"], r["installer"]) for r in a["rollouts"]] == [
+        (e["member"], e["revision"], e["installer"]) for e in rolled
+    ]
+    for e in rolled:
+        stop = datetime.fromisoformat(e["ts"].replace("Z", "+00:00"))
+        after = [
+            x
+            for x in a["cluster"]["elections"]
+            if x["previous_leader"] == e["member"]
+            and timedelta(0) <= datetime.fromisoformat(x["ts"].replace("Z", "+00:00")) - stop <= timedelta(seconds=10)
+        ]
+        assert len(after) == 1, a["cluster"]["elections"]
+        cause = after[0]["cause"]
+        assert (cause["cause"], cause["installer"], cause["revision"], cause["planned"]) == (
+            "rollout",
+            e["installer"],
+            e["revision"],
+            True,
+        )
+        assert any(
+            ev["file"].endswith("core/pods.yaml") and e["installer"] in ev["excerpt"] for ev in cause["evidence"]
+        )
+        member = next(m for m in a["members"] if m["name"] == e["member"])
+        assert [r["cause"] for r in member["restarts_planned"]] == ["rollout"]
+        killed = any(x["event"] == "member_sigkill" and x["member"] == e["member"] for x in truth)
+        assert bool(member["restarts"]) == killed and member["restart_without_previous_log"] is not None
+        assert member["tuning"]["static_pod_version"] == str(e["revision"])
+        stalls = [h for h in a["diagnosis"]["hypotheses"] if h["cause"] == "leader_stall"]
+        assert not [h for h in stalls if e["member"] in h["members"] and f"term {after[0]['term']}" in str(h)]
+    assert a["cluster"]["leader_changes_planned"] == len(rolled)

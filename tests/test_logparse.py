@@ -134,9 +134,24 @@ def test_defrag_fields_are_typed():
 
 
 def test_stray_lines_are_counted_unparsed_not_fatal():
-    events, stats = parse([*R.PREAMBLE, R.GRPC_STRAY, "", R.ZAP34_APPLY])
+    events, stats = parse([R.GRPC_STRAY, "", "some other program's output", R.ZAP34_APPLY])
     assert events.height == 1
-    assert stats.lines == 5 and stats.unparsed == 3 and stats.by_format["empty"] == 1
+    assert stats.lines == 4 and stats.unparsed == 2 and stats.by_format["empty"] == 1
+
+
+def test_the_container_preamble_is_recognised_not_stray():
+    """The OpenShift etcd container's shell output before etcd starts (real lines, kubelet prefix and all):
+    recognised, with the ETCD_* values kept, and the "Waiting for ports" line with several kubelet times."""
+    events, stats = parse(R.REAL_PREAMBLE)
+    assert stats.unparsed == 0 and stats.by_format == {"shell": len(R.REAL_PREAMBLE)}
+    env = dict(events.filter(pl.col("kind") == "preamble_env").select("env_name", "env_value").iter_rows())
+    assert env["ETCD_STATIC_POD_VERSION"] == "3" and env["ETCD_ELECTION_TIMEOUT"] == "1000"
+    assert env["ETCD_HEARTBEAT_INTERVAL"] == "100" and env["ETCD_QUOTA_BACKEND_BYTES"] == "7516192768"
+    listed = events.filter(pl.col("kind") == "preamble_member")
+    assert listed["local_id"].to_list() == ["30c29f1b390a6a04", "5a492cc498c39e02", "bb9c7099bd31ffff"]
+    # dated by the first kubelet time of each line, the dots' times after it notwithstanding
+    assert events["ts"].min().isoformat().startswith("2021-08-03T09:27:56.832369")
+    assert events.filter(pl.col("kind") == "preamble").height == len(R.REAL_PREAMBLE) - 3 - len(env)
 
 
 def test_cri_partial_chunks_are_joined_before_parsing():

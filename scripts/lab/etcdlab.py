@@ -4,7 +4,10 @@
 The state lives in ``<lab dir>/lab.json`` (members, ports, PIDs, binaries, tuning) so that the
 ``oc`` shim beside this file can answer ``oc get pods``, ``oc exec ... etcdctl`` and ``oc logs``
 from it. Each member's stderr goes to ``logs/<name>.log``; a restart moves it to
-``logs/<name>.previous.log``, as a container restart does. Only PIDs this lab started are signalled.
+``logs/<name>.previous.log``, as a container restart does; a static-pod rollout (``rollout_member``)
+makes a new pod instead: a new log that begins with the container's shell preamble, no previous log.
+Installer pods and Kubernetes events the lab records go to ``<lab dir>/platform.json``. Only PIDs this
+lab started are signalled.
 
     etcdlab.py start DIR [--members 3] [--etcd etcd] [--etcdctl etcdctl] [--quota BYTES]
     etcdlab.py kill DIR MEMBER          # SIGKILL, the member stays down
@@ -25,6 +28,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -239,6 +243,101 @@ def restart_member(lab: Path, name: str) -> None:
     spawn(lab, state, m)
     save(lab, state)
     wait_healthy([m])
+
+
+STAMP = "%Y-%m-%dT%H:%M:%S.%f000Z"  # the container runtime's time of a line, as `oc logs --timestamps` prints it
+
+
+def stamp(at: datetime | None = None) -> str:
+    return (at or datetime.now(UTC)).strftime(STAMP)
+
+
+def member_ids(state: dict) -> dict[str, str]:
+    """name -> hex member ID, from a member's /v3 gateway (what `etcdctl member list` prints)."""
+    for m in state["members"]:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{m['client_port']}/v3/cluster/member/list", data=b"{}", method="POST"
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                listed = json.loads(r.read())["members"]
+        except (OSError, ValueError, KeyError):
+            continue
+        return {x.get("name", ""): format(int(x["ID"]), "x") for x in listed}
+    return {}
+
+
+def _preamble(state: dict, member: dict, revision: int, ids: dict[str, str], wait_s: float) -> list[str]:
+    """The OpenShift etcd container's shell output before etcd's first line (copied from real
+    must-gathers: ../shared/reference/openshift-operations.md), each line stamped as the runtime would.
+    The wait for the old pod's ports prints dots with ``echo -n``: several stamps on one line."""
+    now = datetime.now(UTC)
+    lines = []
+    for m in state["members"]:
+        url_p, url_c = f"http://127.0.0.1:{advertised_peer_port(m)}", f"http://127.0.0.1:{m['client_port']}"
+        lines.append(f"{stamp(now)} {ids.get(m['name'], '0')}, started, {m['name']}, {url_p}, {url_c}, false")
+    lines += [f"{stamp(now)} dataDir is present on {member['name']}", f"{stamp(now)} #### attempt 0"]
+    for m in state["members"]:
+        lines.append(f'{stamp(now)}       member={{name="{m["name"]}", peerURLs=[http://127.0.0.1:{m["peer_port"]}}}')
+    lines.append(
+        f'{stamp(now)}       target={{name="{member["name"]}", peerURLs=[http://127.0.0.1:{member["peer_port"]}}}'
+    )
+    dots = "".join(f"{stamp(now + timedelta(seconds=i))} ." for i in range(int(wait_s) + 1))
+    ports = f"{member['client_port']}, {member['peer_port']} and 9978"
+    lines.append(f"{stamp(now)} Waiting for ports {ports} to be released.{dots}")
+    after = now + timedelta(seconds=wait_s)
+    lines += [
+        f"{stamp(after)} real\t0m{wait_s:.3f}s",
+        f"{stamp(after)} user\t0m0.003s",
+        f"{stamp(after)} sys\t0m0.004s",
+    ]
+    env = {
+        "ETCD_STATIC_POD_VERSION": revision,
+        "ETCD_HEARTBEAT_INTERVAL": state["heartbeat_ms"],
+        "ETCD_ELECTION_TIMEOUT": state["election_ms"],
+        "ETCD_QUOTA_BACKEND_BYTES": state["quota"],
+        "ETCD_INITIAL_CLUSTER_STATE": "existing",
+        "ETCD_NAME": member["name"],
+        "ALL_ETCD_ENDPOINTS": ",".join(f"http://127.0.0.1:{m['client_port']}" for m in state["members"]),
+    }
+    lines += [f"{stamp(after)} {k}={v}" for k, v in env.items()]
+    lines.append(f"{stamp(after)} + exec etcd --logger=zap --log-level=info --name={member['name']}")
+    return lines
+
+
+def rollout_member(lab: Path, name: str, revision: int, wait_s: float = 3.0) -> None:
+    """What a static-pod rollout does to a member once its installer has written the new manifest: the
+    kubelet stops the old pod gracefully (SIGTERM; a leader hands over, or its peers elect another) and
+    starts a new pod. The new pod's log is a new file: the old pod's log and its previous log are gone
+    from what `oc logs` can fetch, and the new one begins with the container's shell preamble."""
+    state = load(lab)
+    m = member_of(state, name)
+    ids = member_ids(state)
+    if alive(m.get("pid"), m["name"]):
+        os.kill(m["pid"], signal.SIGTERM)
+        _reap(m["pid"], m["name"], kill_after=15.0)
+    m["pid"] = None
+    for log in (lab / "logs" / f"{name}.log", lab / "logs" / f"{name}.previous.log"):
+        log.unlink(missing_ok=True)
+    preamble = _preamble(state, m, revision, ids, wait_s)
+    time.sleep(wait_s)  # the new pod waits for the old one's ports
+    (lab / "logs" / f"{name}.log").write_text("\n".join(preamble) + "\n")
+    m["starts"] = 0  # a new pod: its restart count starts again
+    m["revision"] = revision
+    m["pod_started"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    spawn(lab, state, m)
+    save(lab, state)
+    wait_healthy([m])
+
+
+def record(lab: Path, kind: str, obj: dict) -> None:
+    """Add an installer pod or a Kubernetes event to what the `oc` shim shows (lab/platform.json)."""
+    path = lab / "platform.json"
+    data = json.loads(path.read_text()) if path.exists() else {"pods": [], "events": []}
+    data[kind].append({**obj, "seq": len(data[kind]) + 1})
+    tmp = lab / "platform.json.tmp"
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    tmp.replace(path)
 
 
 def stop(args: argparse.Namespace) -> None:

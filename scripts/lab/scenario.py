@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Real faults on a real etcd cluster, recorded as ground truth, harvested by scripts/collect.sh.
 
-Runs a 3-member cluster (etcdlab.py) under a kube-apiserver-like load, then: a follower's disk
+Runs a 3-member cluster (etcdlab.py) under a kube-apiserver-like load, then: a static-pod rollout of
+revision 2 on the leader's node (installer pod and operator events recorded, the old pod stopped with
+SIGTERM, a new pod whose log begins with the container's preamble: an election follows), a follower's disk
 throttled, the leader's disk throttled (an election follows), the leader stopped with SIGSTOP for
 3 s (another election), a follower killed, stopped on a fatal error as it starts again (its client
 port taken), then restarted, a slow network link into one member (0.3 s more latency for 40 s, through
@@ -232,6 +234,106 @@ def slow_period(disks: Disks, truth: Truth, member: dict, seconds: float = 15) -
     time.sleep(5)
 
 
+def k8s_time(at: datetime | None = None) -> str:
+    return (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def event(lab: Path, namespace: str, reason: str, message: str, kind: str, name: str, component: str, **extra) -> None:
+    etcdlab.record(
+        lab,
+        "events",
+        {
+            "ts": k8s_time(),
+            "namespace": namespace,
+            "reason": reason,
+            "message": message,
+            "object_kind": kind,
+            "object_name": name,
+            "component": component,
+            **extra,
+        },
+    )
+
+
+OPERATOR_NS = "openshift-etcd-operator"
+
+
+def rollout(lab: Path, truth: Truth, member: str, revision: int) -> None:
+    """What cluster-etcd-operator does to roll out a new static-pod revision on one node (see
+    ../shared/reference/openshift-operations.md): the revision is triggered, the node's target set, an
+    installer pod writes the manifest, the kubelet stops the old etcd pod (SIGTERM: if it leads, an
+    election follows) and starts a new one, whose log begins with the container's preamble; then the
+    node's current revision is updated. Each step is recorded as the operator and the kubelet would."""
+    ns = "openshift-etcd"
+    why = "configmap/etcd-pod has changed"
+    event(
+        lab,
+        OPERATOR_NS,
+        "RevisionTriggered",
+        f'new revision {revision} triggered by "{why}"',
+        "Deployment",
+        "etcd-operator",
+        "openshift-cluster-etcd-operator-revisioncontroller",
+    )
+    event(
+        lab,
+        OPERATOR_NS,
+        "NodeTargetRevisionChanged",
+        f'Updating node "{member}" from revision {revision - 1} to {revision} because node {member} with '
+        f"revision {revision - 1} is the oldest",
+        "Deployment",
+        "etcd-operator",
+        "openshift-cluster-etcd-operator-installer-controller",
+    )
+    installer = f"installer-{revision}-{member}"
+    started = datetime.now(UTC)
+    time.sleep(1.2)
+    finished = datetime.now(UTC)
+    etcdlab.record(
+        lab,
+        "pods",
+        {
+            "name": installer,
+            "node": member,
+            "exit_code": 0,
+            "started": k8s_time(started),
+            "finished": k8s_time(finished),
+        },
+    )
+    event(
+        lab,
+        ns,
+        "StaticPodInstallerCompleted",
+        f"Successfully installed revision {revision}",
+        "Pod",
+        installer,
+        "static-pod-installer",
+    )
+    event(
+        lab,
+        ns,
+        "Killing",
+        "Stopping container etcd",
+        "Pod",
+        f"etcd-{member}",
+        "kubelet",
+        host=member,
+        field_path="spec.containers{etcd}",
+    )
+    truth.event("rollout_stop", member=member, revision=revision, installer=installer)
+    etcdlab.rollout_member(lab, member, revision)
+    truth.event("rollout_started", member=member, revision=revision)
+    event(
+        lab,
+        OPERATOR_NS,
+        "NodeCurrentRevisionChanged",
+        f'Updated node "{member}" from revision {revision - 1} to {revision} because static pod is ready',
+        "Deployment",
+        "etcd-operator",
+        "openshift-cluster-etcd-operator-installer-controller",
+    )
+
+
 def collect(lab: Path, out: Path, **env_extra: str) -> Path:
     """Run the real collect.sh against the lab through the `oc` shim; the archive it wrote."""
     env = {**os.environ, "PATH": f"{HERE}{os.pathsep}{os.environ['PATH']}", "ETCD_LAB_DIR": str(lab), **env_extra}
@@ -271,6 +373,13 @@ def run(out: Path, etcd: str, etcdctl: str) -> Path:
             )
         with Load(state):
             time.sleep(8)
+            # the etcd operator rolls a new revision out to the leader's node first: an election follows
+            rolled = leader(state)
+            truth.event("leader_observed", member=rolled["name"] if rolled else None)
+            if rolled:
+                rollout(lab, truth, rolled["name"], revision=2)
+                time.sleep(4)
+            state = etcdlab.load(lab)
             first = leader(state)
             truth.event("leader_observed", member=first["name"] if first else None)
             if disks.mechanism != "none" and first:
