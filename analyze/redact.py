@@ -26,7 +26,7 @@ H16 = r"[0-9A-Fa-f]{1,4}"
 IPV6 = (  # full form, or compressed with "::" and at least one group (times like 11:47:12 never match)
     rf"(?<![\w:])(?:(?:{H16}:){{7}}{H16}|(?=[0-9A-Fa-f:]*[0-9A-Fa-f])(?:{H16}(?::{H16})*)?::(?:{H16}(?::{H16})*)?)(?![\w:])"
 )
-URL_HOST = r"(?<=://)[A-Za-z0-9][A-Za-z0-9.-]*"
+URL_HOST = r"(?<=://)[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"  # a sentence's full stop is not the host's
 # the resource (with its API group when it has one) is kept; what follows it names the object
 KEY = r"(/(?:registry|kubernetes\.io)/(?:[A-Za-z0-9-]+\.[A-Za-z0-9.-]+/)?[A-Za-z0-9.-]+)((?:/[^\s\"'\\/<>;,)}\]]+)+)"
 SEGMENT_CATEGORY = "n"  # key segments and namespaces share it, so a namespace matches its keys

@@ -140,6 +140,7 @@ def _classified(events: pl.DataFrame, patterns: tuple[EventPattern, ...]) -> lis
     out: list[dict] = []
     if events.height == 0:
         return out
+    events = events.filter(pl.col("ts").is_not_null())  # an event without a time cannot be placed
     for idx, p in enumerate(patterns):
         rows = events.filter(pl.col("reason") == p.reason)
         for row in rows.iter_rows(named=True):

@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from gather.yamlio import LOADER
+from gather.yamlio import LOADER, check_depth
 
 INSTALLER_POD = re.compile(r"^installer-(?P<revision>\d+)-(?P<node>.+)$")
 # files larger than this are not read (a whole-cluster events.yaml is a few MB; a bigger one is not ours)
@@ -127,7 +127,9 @@ def _load(path: Path, rel: str, problems: list[str]) -> tuple[object, yaml.Node 
         problems.append(f"{rel}: {size} bytes, over the {MAX_YAML_BYTES >> 20} MiB read for such a file: not read")
         return None, None
     try:
-        loader = LOADER(path.read_bytes().decode("utf-8", errors="replace"))
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        check_depth(text)
+        loader = LOADER(text)
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from analyze.rules import default_rules
 from analyze.window import bundle_window
 from gather.archive import open_bundle
 from gather.bundle import load_bundle
+from gather.layout import may_hold_etcd_data
 from tests.factory import REPO
 
 REAL = REPO / "tests" / "data" / "real"
@@ -256,3 +258,37 @@ def test_redact_leaves_no_declared_name_in_any_output_in_any_case(path, tmp_path
     assert len(texts) > 10
     leaks = sorted({m.group(0) for t in texts for m in DECLARED.finditer(t)})
     assert leaks == []
+
+
+def _without_platform_records(archive: Path, dest: Path) -> Path:
+    """The etcd part of a real must-gather as an older collection would have it: no events, no installer pods."""
+    with tarfile.open(archive) as tf:
+        keep = [
+            m
+            for m in tf
+            if m.isfile()
+            and may_hold_etcd_data(m.name)
+            and not m.name.endswith(("events.yaml", "core/pods.yaml"))
+            and "/installer-" not in m.name
+        ]
+        tf.extractall(dest, members=keep, filter="data")
+    return dest
+
+
+def test_without_rollout_records_the_silent_old_leader_restarted_it_did_not_freeze(tmp_path):
+    """The old leader of term 8 has no log of that time: its new log begins 40 s after the election. It
+    was not running, so it cannot have "learned of the election late"; a log that begins with etcd
+    restarting on its data dir, with no earlier log in the bundle, is a restart whose predecessor's log
+    is absent, counted and said so."""
+    a = _analyse(_without_platform_records(AWS, tmp_path / "aws"))
+    assert a["rollouts"] == []
+    term8 = next(e for e in a["cluster"]["elections"] if e["term"] == 8)
+    cause = term8["cause"]
+    assert (cause["cause"], cause["cause_member"]) == ("restart", "ip-10-0-189-142.ec2.internal")
+    assert "was not running at the election" in cause["explanation"]
+    assert "late" not in cause["explanation"] and "frozen" not in cause["explanation"]
+    assert not [h for h in a["diagnosis"]["hypotheses"] if h["cause"] == "leader_stall"]
+    for m in a["members"]:
+        assert m["restarts"] == 1 and m["restart_without_previous_log"] is not None
+    said = [f["message"] for f in a["findings"] if f["id"] == "restarts"]
+    assert len(said) == 3 and all("the log before is not in the bundle" in s for s in said)

@@ -96,3 +96,29 @@ def test_no_name_or_address_of_the_customer_survives_in_any_report(ns, obj, node
         everything = b"".join(reports_of(mg, "all", redact=True).values())
     for secret in [ns, obj, node, host, ip4, ip6]:
         assert secret.encode() not in everything, (secret, resource)
+
+
+HOSTS = st.from_regex(r"[a-z][a-z0-9]{1,8}(-[a-z0-9]{1,6}){0,4}(\.[a-z][a-z0-9]{1,8}){0,3}", fullmatch=True)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=HOSTS,
+    flips=st.lists(st.booleans(), min_size=40, max_size=40),
+    before=st.sampled_from(["", "x ", "(", "etcd-", "installer-3-", "NODE_", "https://", "\"", "peer="]),
+    after=st.sampled_from(["", ": lost", ".", ":2380", "_ETCD_NAME", ", false", "\"", " is the oldest"]),
+    env=st.booleans(),
+)
+def test_a_declared_name_is_gone_in_any_letter_case_spelling_and_position(name, flips, before, after, env):
+    """`Ip-10-0-187-218.ec2.internal: ...` (a sentence starting with a host), the env-variable spelling
+    (`NODE_ip_10_0_187_218_ec2_internal_ETCD_NAME`), inside installer pod names: none survives, and every
+    spelling of one name reads as the same pseudonym."""
+    if len(name) < 3:
+        return
+    spelled = re.sub(r"[-.]", "_", name) if env else name
+    cased = "".join(c.upper() if flip else c for c, flip in zip(spelled, flips * 3, strict=False))
+    red = Redactor({name: "host"})
+    out = red.text(f"{before}{cased}{after}")
+    assert spelled.lower() not in out.lower() and name.lower() not in out.lower()
+    if not (env and before == "https://"):  # no URL has a host in the env-variable spelling
+        assert pseudonym("host", name.lower()) in out
