@@ -53,8 +53,10 @@ def _y(v: float, ymax: float) -> float:
 
 def _legend(members: list[str]) -> list[str]:
     out = []
+    x = LEFT + 8
     for i, m in enumerate(members):
-        x = LEFT + 8 + i * 120
+        if i:  # each entry as wide as its name (host names run to 60 characters)
+            x += max(120, 14 + 6 * len(members[i - 1]) + 16)
         out.append(f'<rect x="{x}" y="{HEIGHT - 12}" width="10" height="8" fill="{PALETTE[i % len(PALETTE)]}"/>')
         out.append(f'<text x="{x + 14}" y="{HEIGHT - 4}" font-size="10">{escape(m)}</text>')
     return out
@@ -98,7 +100,18 @@ def slow_events_chart(analysis: dict) -> str:
                 f"</title></line>"
             )
             parts.append(f'<text x="{x + 2:.1f}" y="{TOP + 8}" font-size="9">t{e["term"]}</text>')
-    return _svg("Slow events per minute per member; dashed lines are elections", parts + _legend(members))
+    for o in analysis.get("outages", []):
+        if o["stopped"] and t0 <= _t(o["stopped"]) <= t1:
+            x = _x(_t(o["stopped"]), t0, t1)
+            label = f"r{o['revision']}" if o["revision"] is not None else o["cause"]
+            parts.append(
+                f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{HEIGHT - BOTTOM}" stroke="#188038" '
+                f'stroke-dasharray="1,3" stroke-width="2"><title>{escape(o["member"])} stopped by the platform: '
+                f"{escape(o['summary'])}</title></line>"
+            )
+            parts.append(f'<text x="{x + 2:.1f}" y="{TOP + 18}" font-size="9" fill="#188038">{escape(label)}</text>')
+    title = "Slow events per minute per member; dashed lines are elections, dotted green ones the platform's stops"
+    return _svg(title, parts + _legend(members))
 
 
 def latency_chart(analysis: dict, key: str, label: str) -> str:

@@ -278,7 +278,7 @@ def _deep(bundle: Bundle, window: Window, view: ClusterView) -> tuple[dict, dict
     requests = attribution(bundle.of("apply_slow", "request_stats").filter(in_window(window)))
     for r in requests["slowest"]:
         r["ts"] = iso(r["ts"])
-    per_minute = timeline.minutes(bundle.events, window)
+    per_minute = timeline.minutes(bundle.events, window, [(o.member, o.stopped, o.back) for o in view.outages])
     deep = {
         "requests": requests,
         "traces": decompose(bundle.of("trace").filter(in_window(window))),

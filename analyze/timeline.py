@@ -6,6 +6,8 @@ streams has an explanation; one that lines up with nothing points at the disk or
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import polars as pl
 
 from analyze.measures import in_window
@@ -21,20 +23,41 @@ CATEGORIES = {
     "alarm": ["alarm_raised", "quota_exceeded", "health_alarm"],
     "network": ["peer_unhealthy", "stream_lost", "peer_inactive", "message_dropped"],
     "clock": ["clock_drift"],
+    # the platform stopping a member (a static-pod rollout, a node reboot): from analyze/rollouts.py
+    "platform": [],
 }
 CONTEXT = [c for c in CATEGORIES if c not in ("slow", "election")]
 
 
-def minutes(events: pl.DataFrame, window: Window) -> pl.DataFrame:
-    """member, minute, and a count per category (zero where nothing happened)."""
+def minutes(
+    events: pl.DataFrame, window: Window, platform_stops: list[tuple[str, datetime, datetime | None]] | None = None
+) -> pl.DataFrame:
+    """member, minute, and a count per category (zero where nothing happened). ``platform_stops``: (member,
+    stopped, back) of each stop the platform made: every minute the member was away counts once in the
+    "platform" category."""
     kind_to_cat = {k: cat for cat, kinds in CATEGORIES.items() for k in kinds}
     rows = events.filter(in_window(window) & pl.col("kind").is_in(list(kind_to_cat)) & pl.col("ts").is_not_null())
-    if rows.height == 0:
+    away = [(m, t) for m, stopped, back in platform_stops or [] for t in _minutes_of(stopped, back or stopped)]
+    stops = pl.DataFrame(
+        [(m, t) for m, t in away if _inside(t, window)],
+        schema={"member": pl.String, "ts": pl.Datetime("us", "UTC")},
+        orient="row",
+    ).unique()
+    if rows.height == 0 and stops.height == 0:
         return pl.DataFrame(
             schema={"member": pl.String, "minute": pl.Datetime("us", "UTC"), **{c: pl.UInt32 for c in CATEGORIES}}
         )
     counted = (
-        rows.with_columns(category=pl.col("kind").replace_strict(kind_to_cat), minute=pl.col("ts").dt.truncate("1m"))
+        pl.concat(
+            [
+                rows.select(
+                    pl.col("member").cast(pl.String),
+                    pl.col("ts").dt.truncate("1m").alias("minute"),
+                    pl.col("kind").cast(pl.String).replace_strict(kind_to_cat).alias("category"),
+                ),
+                stops.select("member", pl.col("ts").dt.truncate("1m").alias("minute"), category=pl.lit("platform")),
+            ]
+        )
         .group_by("member", "minute", "category")
         .len()
     )
@@ -57,10 +80,11 @@ def correlations(per_minute: pl.DataFrame, top: int = 5) -> list[dict]:
         for c in CONTEXT:
             here = r[c]
             others = same.filter(pl.col("member") != r["member"]).select(pl.col(c).sum()).item()
+            what = "a rollout or reboot stopping" if c == "platform" else f"{c} on"
             if here:
-                context.append(f"{c} on {r['member']}")
+                context.append(f"{what} {r['member']}")
             if others:
-                context.append(f"{c} on other members")
+                context.append(f"{what} other members")
         if r["election"] or same["election"].sum():
             context.append("an election")
         out.append(
@@ -72,3 +96,14 @@ def correlations(per_minute: pl.DataFrame, top: int = 5) -> list[dict]:
             }
         )
     return out
+
+
+def _inside(ts: datetime, window: Window) -> bool:
+    return (window.start is None or ts >= window.start) and (window.end is None or ts <= window.end)
+
+
+def _minutes_of(start: datetime, end: datetime) -> list[datetime]:
+    """The minutes from the one holding ``start`` to the one holding ``end`` (a platform stop: a few)."""
+    first = start.replace(second=0, microsecond=0)
+    count = int((end - first).total_seconds() // 60) + 1 if end >= first else 1
+    return [first + timedelta(minutes=i) for i in range(min(count, 24 * 60))]

@@ -16,7 +16,7 @@ import yaml
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_DEPTH = 200  # Kubernetes objects nest a dozen levels deep; etcd-perf's own YAML fewer
 _BRACKETS = re.compile(r"[\[\]{}]")
-_DEEP_INDENT = re.compile(r"^ {%d,}\S" % (2 * MAX_DEPTH), re.MULTILINE)
+_DEEP_INDENT = re.compile(rf"^ {{{2 * MAX_DEPTH},}}\S", re.MULTILINE)
 
 
 class TooDeep(yaml.YAMLError):

@@ -5,6 +5,7 @@ fsync in half an hour is not a critical cluster."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -18,17 +19,16 @@ from gather.bundle import load_bundle
 from tests.factory import make_must_gather
 
 START = datetime(2021, 8, 3, 9, 0, tzinfo=UTC)
-STARTED = (
-    '{"level":"info","ts":"%s","caller":"embed/etcd.go:299","msg":"starting an etcd server",'
-    '"etcd-version":"3.5.0","election-timeout":"%s","heartbeat-interval":"100ms"}'
-)
-FSYNC = (
-    '{"level":"warn","ts":"%s","caller":"wal/wal.go:805","msg":"slow fdatasync","took":"%s","expected-duration":"1s"}'
-)
 
 
 def _ts(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _line(at: datetime, level: str, msg: str, **fields: str) -> str:
+    """A zap line as etcd 3.5 writes it (field order as etcd's: level, ts, caller, msg, then the fields)."""
+    record = {"level": level, "ts": _ts(at), "caller": "etcdserver/x.go:1", "msg": msg, **fields}
+    return json.dumps(record, separators=(",", ":"))  # compact, as zap writes
 
 
 def _pod(timeout_ms: int | None) -> str:
@@ -38,12 +38,12 @@ def _pod(timeout_ms: int | None) -> str:
 
 def _analyse(tmp, fsyncs: list[tuple[float, float]], pod_timeout: int | None, logged_timeout: str = "1s") -> dict:
     """One member whose log has etcd's start-up line and slow fsyncs (seconds after the start, took s)."""
-    lines = [STARTED % (_ts(START), logged_timeout)]
-    lines += [FSYNC % (_ts(START + timedelta(seconds=at)), f"{took}s") for at, took in sorted(fsyncs)]
-    lines.append(
-        STARTED.replace("starting an etcd server", "ready to serve client requests")
-        % (_ts(START + timedelta(minutes=40)), logged_timeout)
-    )
+    lines = [_line(START, "info", "starting an etcd server", **{"election-timeout": logged_timeout})]
+    lines += [
+        _line(START + timedelta(seconds=at), "warn", "slow fdatasync", took=f"{took}s", **{"expected-duration": "1s"})
+        for at, took in sorted(fsyncs)
+    ]
+    lines.append(_line(START + timedelta(minutes=40), "info", "ready to serve client requests"))
     b = make_must_gather(tmp, {"m0": {"current": lines}}, wrapper=False)
     (b / "namespaces" / "openshift-etcd" / "pods" / "etcd-m0" / "etcd-m0.yaml").write_text(_pod(pod_timeout))
     with open_bundle(b) as opened:

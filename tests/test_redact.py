@@ -105,8 +105,8 @@ HOSTS = st.from_regex(r"[a-z][a-z0-9]{1,8}(-[a-z0-9]{1,6}){0,4}(\.[a-z][a-z0-9]{
 @given(
     name=HOSTS,
     flips=st.lists(st.booleans(), min_size=40, max_size=40),
-    before=st.sampled_from(["", "x ", "(", "etcd-", "installer-3-", "NODE_", "https://", "\"", "peer="]),
-    after=st.sampled_from(["", ": lost", ".", ":2380", "_ETCD_NAME", ", false", "\"", " is the oldest"]),
+    before=st.sampled_from(["", "x ", "(", "etcd-", "installer-3-", "NODE_", "https://", '"', "peer="]),
+    after=st.sampled_from(["", ": lost", ".", ":2380", "_ETCD_NAME", ", false", '"', " is the oldest"]),
     env=st.booleans(),
 )
 def test_a_declared_name_is_gone_in_any_letter_case_spelling_and_position(name, flips, before, after, env):
