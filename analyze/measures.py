@@ -382,10 +382,8 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
     hb_max = _max_by_member(heartbeats, ["heartbeat_slow"], "exceeded_ms")
     hb_paused = _pauses_with_disk_quiet(heartbeats, fsyncs)
     mm = metric_measures.compute(bundle.metrics, window)
-    timeouts = {
-        name: float(_tuning(bundle, name).get("election_timeout_ms") or DEFAULT_ELECTION_TIMEOUT_MS)
-        for name in bundle.member_names
-    }
+    tunings = {name: _tuning(bundle, name) for name in bundle.member_names}
+    timeouts = {name: float(t.get("election_timeout_ms") or DEFAULT_ELECTION_TIMEOUT_MS) for name, t in tunings.items()}
     over_timeout = _over_timeout(fsyncs, timeouts)
     drift_max = _max_by_member(bundle.of("clock_drift").filter(in_window(window)), ["clock_drift"], "drift_ms")
 
@@ -406,8 +404,7 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
         health = _health_of(bundle, mid, endpoint)
         alarms = sorted({a.alarm for a in bundle.info.alarms if a.member_id == mid})
         restarts, restart_times, planned_restarts, orphan = _restart_times(bundle, name, outages)
-        tuning = _tuning(bundle, name)
-        timeout_ms = float(tuning.get("election_timeout_ms") or DEFAULT_ELECTION_TIMEOUT_MS)
+        tuning, timeout_ms = tunings[name], timeouts[name]
         first, last = _span(bundle, name)
         has_logs = any(f.member == name for f in bundle.log_files)
         view = MemberView(

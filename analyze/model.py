@@ -18,6 +18,7 @@ from analyze.diagnosis import diagnose, election_causes
 from analyze.findings import EXCERPT_CHARS, Finding, evaluate
 from analyze.measures import ClusterView, MemberView, in_window, measure
 from analyze.requests import attribution
+from analyze.rollouts import notable_events
 from analyze.rules import Rule
 from analyze.traces import decompose
 from analyze.units import fmt_value
@@ -448,6 +449,7 @@ def build_analysis(
         },
         "cluster": _cluster(bundle, view, causes),
         "rollouts": [r.to_json(iso) for r in view.rollouts],
+        "platform_events": [{**e, "ts": iso(e["ts"])} for e in notable_events(bundle)],
         "outages": [
             {
                 "member": o.member,

@@ -41,6 +41,7 @@ class EventPattern:
 class PlatformRules:
     rollout_events: tuple[EventPattern, ...]
     node_events: tuple[EventPattern, ...]
+    notable_events: tuple[str, ...]
     election_after_stop: timedelta
     election_before_stop: timedelta
     restart_after_stop: timedelta
@@ -65,6 +66,7 @@ def parse_platform_rules(data: dict) -> PlatformRules:
             _pattern(e, f"platform.rollout_events[{i}]") for i, e in enumerate(data["rollout_events"])
         ),
         node_events=tuple(_pattern(e, f"platform.node_events[{i}]") for i, e in enumerate(data["node_events"])),
+        notable_events=tuple(str(r) for r in data.get("notable_events") or ()),
         election_after_stop=seconds["election_after_stop_s"],
         election_before_stop=seconds["election_before_stop_s"],
         restart_after_stop=seconds["restart_after_stop_s"],
@@ -385,3 +387,19 @@ def outage_of_restart(
         if o.member == member and o.stopped - timedelta(seconds=5) <= at <= o.stopped + rules.restart_after_stop
     ]
     return max(near, key=lambda o: o.stopped) if near else None  # the latest stop before it
+
+
+NOTABLE_MAX = 50
+
+
+def notable_events(bundle: Bundle, rules: PlatformRules | None = None) -> list[dict]:
+    """The operator's membership and health events (a member added or removed, seen unhealthy), in time
+    order, each as evidence: what changed in the cluster besides etcd's own logs. At most NOTABLE_MAX."""
+    rules = rules or platform_rules()
+    rows = bundle.platform.events.filter(
+        pl.col("reason").is_in(list(rules.notable_events)) & pl.col("ts").is_not_null()
+    )
+    out = []
+    for r in rows.sort("ts", "file", "line").head(NOTABLE_MAX).iter_rows(named=True):
+        out.append({**_event_evidence(r), "reason": r["reason"], "count": r["count"]})
+    return out

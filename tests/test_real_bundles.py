@@ -292,3 +292,50 @@ def test_without_rollout_records_the_silent_old_leader_restarted_it_did_not_free
         assert m["restarts"] == 1 and m["restart_without_previous_log"] is not None
     said = [f["message"] for f in a["findings"] if f["id"] == "restarts"]
     assert len(said) == 3 and all("the log before is not in the bundle" in s for s in said)
+
+
+NODE_EVENTS = """apiVersion: v1
+items:
+- apiVersion: v1
+  count: 1
+  firstTimestamp: "{down}"
+  involvedObject: {{kind: Node, name: {node}, uid: {node}}}
+  kind: Event
+  lastTimestamp: "{down}"
+  message: "Node {node} status is now: NodeNotReady"
+  metadata: {{name: {node}.1697c1b2df52c5d4, namespace: default}}
+  reason: NodeNotReady
+  source: {{component: node-controller}}
+  type: Normal
+- apiVersion: v1
+  count: 1
+  firstTimestamp: "{up}"
+  involvedObject: {{kind: Node, name: {node}, uid: {node}}}
+  kind: Event
+  lastTimestamp: "{up}"
+  message: Starting kubelet.
+  metadata: {{name: {node}.1697c1b2df52c5d5, namespace: default}}
+  reason: Starting
+  source: {{component: kubelet, host: {node}}}
+  type: Normal
+kind: List
+"""
+
+
+def test_a_node_reboot_that_stopped_the_leader_is_planned_like_a_rollout(tmp_path):
+    """The same bundle without its rollout records, but with the old leader's node going NotReady the
+    second before the election and its kubelet starting again (the events' shapes as in the real
+    must-gathers' default namespace): the election is the reboot's, and so is the member's restart."""
+    root = _without_platform_records(AWS, tmp_path / "aws")
+    (image,) = (root / "must-gather-aws").glob("quay-io-*")
+    events = image / "namespaces" / "default" / "core" / "events.yaml"
+    events.parent.mkdir(parents=True)
+    node = "ip-10-0-189-142.ec2.internal"
+    events.write_text(NODE_EVENTS.format(node=node, down="2021-08-03T09:27:16Z", up="2021-08-03T09:27:50Z"))
+    a = _analyse(root)
+    cause = next(e for e in a["cluster"]["elections"] if e["term"] == 8)["cause"]
+    assert (cause["cause"], cause["cause_member"], cause["planned"]) == ("reboot", node, True)
+    assert any(ev["excerpt"].startswith("NodeNotReady") for ev in cause["evidence"])
+    member = next(m for m in a["members"] if m["name"] == node)
+    assert [r["cause"] for r in member["restarts_planned"]] == ["reboot"] and member["restarts"] == 0
+    assert [(o["member"], o["cause"]) for o in a["outages"]] == [(node, "reboot")]
