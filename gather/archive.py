@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from gather.errors import BundleError
-from gather.layout import may_hold_etcd_data
+from gather.layout import log_kind_of, may_hold_etcd_data
+from gather.sanitize import BLOCK, clean, save_cleaning
 
 DEFAULT_MAX_BYTES = 16 * 1024**3
 DEFAULT_MAX_MEMBERS = 200_000
@@ -97,18 +98,51 @@ class _OverBudget(Exception):
     """The archive unpacks to more than --max-bytes: what was read so far is analysed."""
 
 
-def _copy_stream(src, dest: Path, budget: _Budget) -> None:
+def _copy_stream(src, dest: Path, budget: _Budget, first: bytes = b"") -> None:
+    """``first`` (already read from ``src``), then the rest of ``src``, to ``dest``, within the budget."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     with open(dest, "wb") as out:
-        while True:
-            chunk = src.read(1 << 20)
-            if not chunk:
-                break
-            budget.bytes_left -= len(chunk)
-            if budget.bytes_left < 0:
-                out.write(chunk[: len(chunk) + budget.bytes_left])
-                raise _OverBudget
-            out.write(chunk)
+        capped = _Capped(out, budget)
+        if first:
+            capped.write(first)
+        while chunk := src.read(1 << 20):
+            capped.write(chunk)
+
+
+def _write_log(src, dest: Path, budget: _Budget, scratch: Path) -> None:
+    """An etcd log member, cleaned on its way to disk (gather/sanitize.py: a line over 1 MiB cut, long runs
+    of empty lines kept as one), so a log of gigabytes of NULs or newlines never reaches the disk whole.
+    A compressed one is copied as it is: it is cleaned as it is decompressed."""
+    first = src.read(BLOCK)
+    if first[:2] == b"\x1f\x8b" or first[:6] == b"\xfd7zXZ\x00":
+        _copy_stream(src, dest, budget, first)
+        return
+
+    def blocks() -> Iterator[bytes]:
+        block = first
+        while block:
+            yield block
+            block = src.read(BLOCK)
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest, "wb") as out:
+        cleaning = clean(blocks(), _Capped(out, budget))
+    if cleaning.long_lines or cleaning.empty_dropped:
+        save_cleaning(cleaning, scratch, dest)
+
+
+class _Capped:
+    """A file that stops at the --max-bytes budget (what fits is written, then _OverBudget)."""
+
+    def __init__(self, out, budget: _Budget) -> None:
+        self.out, self.budget = out, budget
+
+    def write(self, data: bytes) -> None:
+        self.budget.bytes_left -= len(data)
+        if self.budget.bytes_left < 0:
+            self.out.write(data[: len(data) + self.budget.bytes_left])
+            raise _OverBudget
+        self.out.write(data)
 
 
 def _write_member(src, opened: OpenedBundle, name: PurePosixPath, budget: _Budget) -> None:
@@ -116,7 +150,10 @@ def _write_member(src, opened: OpenedBundle, name: PurePosixPath, budget: _Budge
     rel = name.as_posix()
     if opened.on_file is not None:
         opened.on_file(rel, None, opened.scratch)
-    _copy_stream(src, opened.root / name, budget)
+    if log_kind_of(rel) is None:
+        _copy_stream(src, opened.root / name, budget)
+    else:
+        _write_log(src, opened.root / name, budget, opened.scratch)
     if opened.on_file is not None:
         opened.on_file(rel, opened.root / name, opened.scratch)
 

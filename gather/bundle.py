@@ -7,6 +7,7 @@ bundle root (the archive member names), so reports point the reader at the exact
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import json
@@ -15,7 +16,7 @@ import re
 import shutil
 import weakref
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from gather.metrics import SCHEMA as METRICS_SCHEMA
 from gather.metrics import MetricsFile, find_metric_files, read_metrics_file
 from gather.platform import Platform, read_platform
 from gather.podspec import PodSpec, read_pod_list, read_pod_spec
+from gather.sanitize import BLOCK, Cleaning, LineMap, clean, file_blocks, load_cleaning, needs_cleaning
 
 CRI_TAGGED = re.compile(rb"^\S+ (?:stdout|stderr) [FP] ")
 TIMESTAMP_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(\.\d+)? ([+-]\d{4})")
@@ -135,7 +137,9 @@ class Bundle:
             if source is None or not source.path.exists():
                 continue
             lines = pl.scan_lines(source.path, name="raw").with_row_index("line", offset=1)
-            text = excerpts(lines, source.join_partials, part["line"])
+            line_map = source.line_map or LineMap()
+            text = excerpts(lines, source.join_partials, line_map.to_copy_lines(part["line"]))
+            text = line_map.to_file_lines(text)
             found.append(text.with_columns(file=pl.lit(file)).select(list(QUOTED_SCHEMA)))
         self._quoted = pl.concat(found, how="vertical")
         return rows.join(self._quoted, on=["file", "line"], how="left", maintain_order="left")
@@ -148,25 +152,52 @@ class Bundle:
         return (min(firsts) if firsts else None, max(lasts) if lasts else None)
 
 
-def _decompress(path: Path) -> tuple[bytes, str | None]:
-    """File bytes, gunzipped/unxz'd as needed; a truncated stream yields what was readable."""
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(data), None
-        except (OSError, EOFError, zlib.error):
-            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+def _decompressed_blocks(path: Path, problems: list[str]) -> Iterator[bytes]:
+    """The file's bytes a block at a time, gunzipped or unxz'd as needed (never whole in memory); a truncated
+    or damaged stream yields what was readable and says so in ``problems``."""
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if magic[:2] == b"\x1f\x8b":
+        opener, note, errors = gzip.open, DAMAGED_GZ, (OSError, EOFError, zlib.error)
+    elif magic == b"\xfd7zXZ\x00":
+        opener, note, errors = lzma.open, DAMAGED_XZ, (lzma.LZMAError, EOFError, OSError)
+    else:
+        yield from file_blocks(path)
+        return
+    with opener(path, "rb") as stream:
+        while True:
             try:
-                out = d.decompress(data)
-            except zlib.error:
-                out = b""
-            return out, DAMAGED_GZ
-    if data[:6] == b"\xfd7zXZ\x00":
-        try:
-            return lzma.decompress(data), None
-        except (lzma.LZMAError, EOFError):
-            return b"", DAMAGED_XZ
-    return data, None
+                block = stream.read(BLOCK)
+            except errors:
+                problems.append(note)
+                return
+            if not block:
+                return
+            yield block
+
+
+def _utf8_lossy(blocks: Iterable[bytes], problems: list[str]) -> Iterator[bytes]:
+    """Blocks with invalid UTF-8 replaced by U+FFFD (a sequence cut between two blocks is decoded whole)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    replaced = False
+    for block in blocks:
+        text = decoder.decode(block)
+        replaced = replaced or "\ufffd" in text
+        yield text.encode("utf-8")
+    tail = decoder.decode(b"", final=True)
+    replaced = replaced or "\ufffd" in tail
+    if tail:
+        yield tail.encode("utf-8")
+    if replaced:
+        problems.append("invalid UTF-8 replaced with U+FFFD")
+
+
+def _ends(blocks: Iterable[bytes], last: list[bytes]) -> Iterator[bytes]:
+    """The blocks, remembering the last byte seen (a file cut off mid-line has no line end)."""
+    for block in blocks:
+        if block:
+            last[0] = block[-1:]
+        yield block
 
 
 CUT_OFF = "the last line has no line end: the file was cut off mid-line"
@@ -219,44 +250,80 @@ def _duplicate_files(refs: list[tuple[str, LogFileRef]]) -> list[str]:
 
 @dataclass(frozen=True)
 class LogSource:
-    """What a log file's lines are read from: the file itself, or its decompressed / repaired copy."""
+    """What a log file's lines are read from: the file itself, or its decompressed / cleaned copy (with the
+    map from the copy's line numbers to the file's, where empty lines were dropped)."""
 
     path: Path
     join_partials: bool
+    line_map: LineMap | None = None
 
 
 def _read_log(
     ref: LogFileRef, catalogue: Catalogue, scratch: Path, name: str
 ) -> tuple[KindFrames, LineStats, list[str], LogSource | None]:
+    """One log to events. A compressed log, or one holding a line over 1 MiB or a long run of empty lines
+    (gather/sanitize.py), is parsed from a cleaned copy streamed to ``scratch``; invalid UTF-8 is replaced
+    on a second pass. Memory stays bounded by the block size whatever the file holds."""
     problems: list[str] = []
     with open(ref.path, "rb") as fh:
         head = fh.read(4096)
     compressed = head[:2] == b"\x1f\x8b" or head[:6] == b"\xfd7zXZ\x00"
     join = ref.kind == "rotated" or bool(CRI_TAGGED.match(head))
-    if not compressed:
+    unpacked = load_cleaning(scratch, ref.path)  # cleaned as the archive was unpacked
+    if not compressed and (unpacked is not None or not needs_cleaning(ref.path)):
         if _cut_off(ref.path):
             problems.append(CUT_OFF)
         try:
             events, stats = parse_file(ref.path, catalogue, join)
-            return events, stats, problems, LogSource(ref.path, join)
+            cleaning = unpacked or Cleaning()
+            return *_as_in_file(events, stats, cleaning), problems, LogSource(ref.path, join, cleaning.line_map)
         except pl.exceptions.ComputeError:
-            pass  # invalid UTF-8 somewhere: fall back to a lossy decode below
-    data, note = _decompress(ref.path)
-    if note:
-        problems.append(note)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("utf-8", errors="replace")
-        problems.append("invalid UTF-8 replaced with U+FFFD")
-    if not text:
-        return {}, LineStats(by_format={}), problems, None
-    if not text.endswith("\n") and CUT_OFF not in problems:
-        problems.append(CUT_OFF)
+            pass  # invalid UTF-8 somewhere: a lossy copy below
     copy = scratch / f"{name}.log"
-    copy.write_bytes(text.encode("utf-8"))
-    events, stats = parse_file(copy, catalogue, join)
-    return events, stats, problems, LogSource(copy, join)
+    for lossy in (False, True):
+        problems = []
+        last = [b"\n"]
+        blocks = _ends(_decompressed_blocks(ref.path, problems), last)
+        with open(copy, "wb") as out:
+            cleaning = clean(_utf8_lossy(blocks, problems) if lossy else blocks, out)
+        if cleaning.bytes_in and last[0] != b"\n":
+            problems.append(CUT_OFF)
+        if not cleaning.bytes_out:
+            return {}, LineStats(by_format={}), problems, None
+        try:
+            events, stats = parse_file(copy, catalogue, join)
+            break
+        except pl.exceptions.ComputeError:
+            if lossy:
+                raise
+    if unpacked is not None:  # cleaned twice: the line numbers of the first copy are those of the file
+        cleaning = _combined(unpacked, cleaning)
+    return *_as_in_file(events, stats, cleaning), problems, LogSource(copy, join, cleaning.line_map)
+
+
+def _as_in_file(events: KindFrames, stats: LineStats, cleaning: Cleaning) -> tuple[KindFrames, LineStats]:
+    """Events and statistics of a cleaned copy, told in the file's terms: its line numbers, its lines."""
+    if cleaning.line_map.empty and not cleaning.long_lines:
+        return events, stats
+    events = {kind: cleaning.line_map.to_file_lines(frame) for kind, frame in events.items()}
+    stats.lines += cleaning.empty_dropped
+    stats.long_lines += cleaning.long_lines
+    by_format = dict(stats.by_format or {})
+    if cleaning.empty_dropped:
+        by_format["empty"] = by_format.get("empty", 0) + cleaning.empty_dropped
+    stats.by_format = dict(sorted(by_format.items()))
+    return events, stats
+
+
+def _combined(first: Cleaning, second: Cleaning) -> Cleaning:
+    """Two cleanings one after the other as one. The second of a file already clean drops nothing (no run
+    is left, no long line): only a lossy re-decode makes one, and it keeps every line; so its map is empty
+    and the first's stands."""
+    return Cleaning(
+        long_lines=first.long_lines + second.long_lines,
+        empty_dropped=first.empty_dropped + second.empty_dropped,
+        line_map=first.line_map if second.line_map.empty else second.line_map,
+    )
 
 
 def _collected_at(layout: Layout, manifest: dict | None) -> tuple[datetime | None, str]:
@@ -289,12 +356,18 @@ def _utc(text: str) -> datetime | None:
         return None
 
 
+MAX_MANIFEST_BYTES = 64 << 20  # collect.sh's bundle.json is kilobytes
+
+
 def _read_manifest(layout: Layout, problems: list[str]) -> dict | None:
     if layout.manifest is None:
         return None
+    if layout.manifest.stat().st_size > MAX_MANIFEST_BYTES:
+        problems.append(f"{layout.rel(layout.manifest)} is over {MAX_MANIFEST_BYTES >> 20} MiB: not read")
+        return None
     try:
         data = json.loads(layout.manifest.read_bytes().decode("utf-8", errors="replace"))
-    except ValueError:
+    except (ValueError, RecursionError):
         problems.append(f"{layout.rel(layout.manifest)} is not valid JSON")
         return None
     if not isinstance(data, dict):

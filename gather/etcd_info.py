@@ -99,6 +99,9 @@ def _str_list(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
+MAX_JSON_BYTES = 256 << 20  # etcdctl's JSON of a cluster is kilobytes; a bigger file is not its output
+
+
 def _load(path: Path, info: EtcdInfo) -> object | None:
     name = path.name
     if path.is_symlink():
@@ -107,6 +110,11 @@ def _load(path: Path, info: EtcdInfo) -> object | None:
         return None
     if not path.is_file():
         info.files[name] = "missing"
+        return None
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        info.files[name] = "invalid"
+        info.problems.append(f"etcd_info/{name} is {size} bytes, over the {MAX_JSON_BYTES >> 20} MiB read: not read")
         return None
     text = path.read_bytes().decode("utf-8", errors="replace").strip()
     if not text:
@@ -118,6 +126,10 @@ def _load(path: Path, info: EtcdInfo) -> object | None:
     except ValueError as exc:
         info.files[name] = "invalid"
         info.problems.append(f"etcd_info/{name} is not valid JSON ({exc.msg} at char {exc.pos})")
+        return None
+    except RecursionError:  # a corrupt file of nested brackets: this file is lost, not the analysis
+        info.files[name] = "invalid"
+        info.problems.append(f"etcd_info/{name} is nested too deep to be etcdctl's output: not read")
         return None
     info.files[name] = "ok"
     info.raw[name] = data

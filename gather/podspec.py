@@ -68,12 +68,26 @@ def pod_spec_from_obj(obj: dict) -> PodSpec | None:
     return pod
 
 
+MAX_POD_YAML_BYTES = 64 << 20  # a pod, or a namespace's PodList, is kilobytes to a few MB
+
+
+def _read_yaml(path: Path) -> object:
+    """The document, or ValueError with why not (too big, invalid, nested too deep, a bad timestamp)."""
+    size = path.stat().st_size
+    if size > MAX_POD_YAML_BYTES:
+        raise ValueError(f"{size} bytes, over the {MAX_POD_YAML_BYTES >> 20} MiB read")
+    try:
+        return safe_yaml(path.read_bytes().decode("utf-8", errors="replace"))
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
+        raise ValueError(f"invalid YAML ({(str(exc).splitlines() or [type(exc).__name__])[0]})") from exc
+
+
 def read_pod_spec(path: Path) -> tuple[PodSpec | None, str | None]:
     """The pod spec, or a problem note when the YAML cannot be read."""
     try:
-        obj = safe_yaml(path.read_bytes().decode("utf-8", errors="replace"))
-    except yaml.YAMLError as exc:
-        return None, f"{path.name}: invalid YAML ({str(exc).splitlines()[0]})"
+        obj = _read_yaml(path)
+    except ValueError as exc:
+        return None, f"{path.name}: {exc}"
     if not isinstance(obj, dict):
         return None, f"{path.name}: not a pod object"
     return pod_spec_from_obj(obj), None
@@ -82,8 +96,8 @@ def read_pod_spec(path: Path) -> tuple[PodSpec | None, str | None]:
 def read_pod_list(path: Path) -> dict[str, PodSpec]:
     """Pods from ``core/pods.yaml`` (a PodList), for bundles that lack the per-pod YAML."""
     try:
-        obj = safe_yaml(path.read_bytes().decode("utf-8", errors="replace"))
-    except yaml.YAMLError:
+        obj = _read_yaml(path)
+    except ValueError:
         return {}
     items = obj.get("items") if isinstance(obj, dict) else None
     pods: dict[str, PodSpec] = {}

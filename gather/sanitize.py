@@ -1,0 +1,250 @@
+"""Logs that would exhaust memory or time, made harmless before they are parsed: at byte-scan speed.
+
+What customers do send: a ``current.log`` that ends in gigabytes of NUL bytes (a node that lost power
+mid-write), a line of hundreds of MiB (a runaway writer), hundreds of MiB of empty lines. A line-oriented
+reader holds a line whole, so one 2 GiB "line" costs gigabytes of memory, and hundreds of millions of empty
+lines cost minutes. So every log is scanned in blocks first (``find`` and ``count`` on bytes: memchr
+speed), and only where it holds such a thing is a cleaned copy written:
+
+- a line longer than ``LONG_LINE_BYTES`` is cut while streaming to its first ``KEEP`` bytes (the excerpt
+  a report can quote) and counted, never held whole;
+- a run of more than ``RUN`` empty lines is kept as one empty line, and the lines it stood for are
+  counted; a ``LineMap`` turns the copy's line numbers back into the file's, so every event and every
+  quoted line still points at the real line of the real file.
+
+Nothing here looks at what a line says: that is the parser's work, on the cleaned copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import polars as pl
+
+LONG_LINE_BYTES = 1 << 20  # the parser's limit too: a longer line is binary junk or a runaway writer
+KEEP = 4096  # bytes kept of a cut line
+RUN = 64  # more empty lines in a row than this are kept as one
+BLOCK = 16 << 20
+
+
+def _run_re() -> re.Pattern[bytes]:
+    """More than RUN empty lines in a row: the line end before them and theirs (read at call time, so a
+    test may lower the limits; ``re`` caches the compiled pattern)."""
+    return re.compile(b"\n{" + str(RUN + 2).encode() + b",}")
+
+
+@dataclass
+class LineMap:
+    """Where the cleaned copy dropped empty lines: after the copy's line ``at[i]`` (1-based, the one empty
+    line kept of a run), ``dropped[i]`` more lines of the file were left out."""
+
+    at: list[int] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.at
+
+    def _runs(self) -> pl.DataFrame:
+        """Each run: its kept line in the copy, the lines dropped up to and including it (``_shift``), and
+        the file line its last dropped line was (``_end``)."""
+        runs = pl.DataFrame({"_at": self.at, "_d": self.dropped}, schema={"_at": pl.UInt64, "_d": pl.UInt64})
+        runs = runs.with_columns(_shift=pl.col("_d").cum_sum())
+        return runs.with_columns(_end=pl.col("_at") + pl.col("_shift")).sort("_at")
+
+    def to_file_lines(self, frame: pl.DataFrame, column: str = "line") -> pl.DataFrame:
+        """``frame`` with ``column`` (the copy's line numbers) turned into the file's line numbers."""
+        if self.empty or frame.height == 0:
+            return frame
+        runs = self._runs().select("_at", "_shift")
+        # a copy line after a run's kept line is shifted by that run and every run before it
+        return (
+            frame.with_row_index("_row")
+            .sort(column)
+            .join_asof(runs, left_on=column, right_on="_at", strategy="backward", allow_exact_matches=False)
+            .with_columns((pl.col(column) + pl.col("_shift").fill_null(0)).cast(frame.schema[column]).alias(column))
+            .sort("_row")
+            .drop("_row", "_at", "_shift")
+        )
+
+    def to_copy_lines(self, lines: pl.Series) -> pl.Series:
+        """The copy's line numbers of the file's lines ``lines`` (none of them a dropped empty line)."""
+        if self.empty:
+            return lines
+        runs = self._runs().select("_end", "_shift")
+        wanted = pl.DataFrame({"_line": lines.cast(pl.UInt64)}).with_row_index("_row").sort("_line")
+        got = wanted.join_asof(runs, left_on="_line", right_on="_end", strategy="backward", allow_exact_matches=False)
+        got = got.with_columns((pl.col("_line") - pl.col("_shift").fill_null(0)).alias("_copy"))
+        return got.sort("_row")["_copy"].cast(lines.dtype).alias(lines.name)
+
+
+@dataclass
+class Cleaning:
+    """What cleaning a log did: lines cut, empty lines dropped (with the map back), bytes in and out."""
+
+    long_lines: int = 0
+    empty_dropped: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    line_map: LineMap = field(default_factory=LineMap)
+
+
+def needs_cleaning(path: Path) -> bool:
+    """Whether a plain log holds a line over LONG_LINE_BYTES or a long run of empty lines: one read in
+    blocks, each checked with a few ``find`` calls (no line is split out)."""
+    half = LONG_LINE_BYTES // 2
+    with open(path, "rb") as fh:
+        tail = b""
+        while block := fh.read(BLOCK):
+            data = tail + block
+            if b"\n" * (RUN + 2) in data:
+                return True
+            # any stretch of half the limit without a line end may belong to a long line: look closer
+            for i in range(0, max(len(data) - half, 0) + 1, half):
+                if data.find(b"\n", i, i + half) == -1 and len(data) - i >= half:
+                    return True
+            cut = data.rfind(b"\n")
+            tail = data[cut + 1 :] if cut >= 0 else data
+            tail = tail[-(LONG_LINE_BYTES + 1) :] if len(tail) > LONG_LINE_BYTES else tail
+            if len(tail) > LONG_LINE_BYTES:
+                return True
+    return False
+
+
+def file_blocks(path: Path, size: int = BLOCK) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while block := fh.read(size):
+            yield block
+
+
+def clean(blocks: Iterable[bytes], out: BinaryIO) -> Cleaning:
+    """Copy ``blocks`` (a log's bytes, in order) to ``out``, cutting long lines and collapsing runs of empty
+    lines, at most a block and one line's first MiB in memory at a time."""
+    result = Cleaning()
+    carry = b""  # the unfinished last line of the previous block (shorter than the limit)
+    cutting = False  # inside a long line, past what is kept of it
+    out_lines = 0  # line ends written so far
+    runs = _run_re()
+    for block in blocks:
+        result.bytes_in += len(block)
+        if cutting:
+            end = block.find(b"\n")
+            if end == -1:
+                continue
+            out.write(b"\n")
+            result.bytes_out += 1
+            out_lines += 1
+            cutting = False
+            block = block[end + 1 :]
+        data = carry + block if carry else block
+        carry = b""
+        pos = 0
+        while pos < len(data):
+            run = runs.search(data, pos)
+            long_at = _long_line(data, pos, run.start() if run else len(data))
+            if long_at is not None:
+                start, end = long_at
+                piece = data[pos:start] + data[start : start + KEEP]
+                out.write(piece)
+                out_lines += piece.count(b"\n")
+                result.long_lines += 1
+                result.bytes_out += len(piece)
+                if end == -1:  # the long line goes on past this block
+                    cutting = True
+                    pos = len(data)
+                    break
+                out.write(b"\n")
+                result.bytes_out += 1
+                out_lines += 1
+                pos = end + 1
+                continue
+            if run is None:
+                rest = data[pos:]
+                last = rest.rfind(b"\n")
+                done, carry = (rest[: last + 1], rest[last + 1 :]) if last >= 0 else (b"", rest)
+                out.write(done)
+                out_lines += done.count(b"\n")
+                result.bytes_out += len(done)
+                pos = len(data)
+                break
+            # keep the line the run's first line end closes and one empty line; drop the rest of the run
+            piece = data[pos : run.start()] + b"\n\n"
+            out.write(piece)
+            out_lines += piece.count(b"\n")
+            result.bytes_out += len(piece)
+            dropped = run.end() - run.start() - 2
+            result.empty_dropped += dropped
+            result.line_map.at.append(out_lines)
+            result.line_map.dropped.append(dropped)
+            pos = run.end()
+        if len(carry) > LONG_LINE_BYTES:  # cannot happen: _long_line saw it
+            raise AssertionError("carried line over the limit")
+    if carry:
+        out.write(carry)
+        result.bytes_out += len(carry)
+    return result
+
+
+def _long_line(data: bytes, pos: int, until: int) -> tuple[int, int] | None:
+    """The first line starting at or after ``pos`` (and before ``until``) longer than LONG_LINE_BYTES, as
+    (start, end of line or -1 when it runs past ``data``); None when there is none. Windows of half the
+    limit with no line end in them are the only places such a line can be."""
+    half = LONG_LINE_BYTES // 2
+    i = pos
+    while i < until:
+        if data.find(b"\n", i, min(i + half, len(data))) != -1:
+            i += half
+            continue
+        if len(data) - i < half and i + half > len(data):
+            # the block ends inside this window: a line still open here is carried (or cut) by the caller
+            start = data.rfind(b"\n", pos, i) + 1 if data.rfind(b"\n", pos, i) >= 0 else pos
+            if len(data) - start > LONG_LINE_BYTES:
+                return start, -1
+            return None
+        start = data.rfind(b"\n", 0, i) + 1
+        start = max(start, pos)
+        end = data.find(b"\n", i)
+        length = (end if end != -1 else len(data)) - start
+        if length > LONG_LINE_BYTES:
+            return start, end
+        if end == -1:
+            return None
+        i = end + 1
+    return None
+
+
+def _record(scratch: Path, path: Path) -> Path:
+    key = hashlib.sha256(str(path.resolve()).encode("utf-8")).hexdigest()[:32]
+    return scratch / "cleaned" / f"{key}.json"
+
+
+def save_cleaning(cleaning: Cleaning, scratch: Path, path: Path) -> None:
+    """Remember that ``path`` was cleaned as it was unpacked (its line map and counts), for the parser."""
+    record = _record(scratch, path)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "long_lines": cleaning.long_lines,
+        "empty_dropped": cleaning.empty_dropped,
+        "at": cleaning.line_map.at,
+        "dropped": cleaning.line_map.dropped,
+    }
+    record.write_text(json.dumps(data))
+
+
+def load_cleaning(scratch: Path, path: Path) -> Cleaning | None:
+    """How ``path`` was cleaned as it was unpacked, or None when it was not."""
+    record = _record(scratch, path)
+    if not record.exists():
+        return None
+    data = json.loads(record.read_text())
+    return Cleaning(
+        long_lines=data["long_lines"],
+        empty_dropped=data["empty_dropped"],
+        line_map=LineMap(at=list(data["at"]), dropped=list(data["dropped"])),
+    )
