@@ -381,11 +381,14 @@ def outage_of_restart(
 ) -> Outage | None:
     """The platform stop that a start of ``member``'s etcd at ``at`` came back from, if any."""
     rules = rules or platform_rules()
-    near = [
-        o
-        for o in outages
-        if o.member == member and o.stopped - timedelta(seconds=5) <= at <= o.stopped + rules.restart_after_stop
-    ]
+    slack = timedelta(seconds=5)
+
+    def came_back(o: Outage) -> bool:
+        # the start that ended the outage (its first after the stop): a later one is another restart
+        last = o.back + slack if o.back is not None else o.stopped + rules.restart_after_stop
+        return o.stopped - slack <= at <= last
+
+    near = [o for o in outages if o.member == member and came_back(o)]
     return max(near, key=lambda o: o.stopped) if near else None  # the latest stop before it
 
 

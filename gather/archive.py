@@ -24,7 +24,12 @@ from gather.errors import BundleError
 from gather.layout import log_kind_of, may_hold_etcd_data
 from gather.sanitize import BLOCK, clean, save_cleaning
 
-DEFAULT_MAX_BYTES = 16 * 1024**3
+# what an archive may unpack to: etcd's part of a must-gather is megabytes (logs are cleaned on the way, a
+# metrics dump is hundreds of MB at most); a laptop's temporary directory holds a few GiB to spare
+DEFAULT_MAX_BYTES = 4 * 1024**3
+# unpacking stops before the free space of the temporary directory falls below this
+DISK_MARGIN_BYTES = 1024**3
+DISK_CHECK_EVERY = 64 << 20  # bytes written between two looks at the free space
 DEFAULT_MAX_MEMBERS = 200_000
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.xz", ".txz", ".tar.bz2", ".zip")
 
@@ -83,10 +88,23 @@ def _archive_format(path: Path) -> str:
 
 
 class _Budget:
-    def __init__(self, max_bytes: int, max_members: int) -> None:
+    def __init__(self, max_bytes: int, max_members: int, workdir: Path | None = None) -> None:
         self.max_bytes = max_bytes
         self.bytes_left = max_bytes
         self.members_left = max_members
+        self.workdir = workdir  # whose file system must keep DISK_MARGIN_BYTES free
+        self.unchecked = DISK_CHECK_EVERY  # written since the last look, counted down
+
+    def spend(self, size: int) -> None:
+        """Account for ``size`` more bytes about to be written: _OverBudget past --max-bytes, _DiskLow when
+        the free space would fall below the margin (looked at every DISK_CHECK_EVERY bytes)."""
+        self.bytes_left -= size
+        self.unchecked -= size
+        if self.workdir is not None and self.unchecked <= 0:
+            self.unchecked = DISK_CHECK_EVERY
+            free = shutil.disk_usage(self.workdir).free
+            if free - DISK_CHECK_EVERY < DISK_MARGIN_BYTES:
+                raise _DiskLow(free)
 
     def take(self, size: int) -> bool:
         self.members_left -= 1
@@ -96,6 +114,14 @@ class _Budget:
 
 class _OverBudget(Exception):
     """The archive unpacks to more than --max-bytes: what was read so far is analysed."""
+
+
+class _DiskLow(_OverBudget):
+    """Unpacking further would leave the temporary directory with less than DISK_MARGIN_BYTES free."""
+
+    def __init__(self, free: int) -> None:
+        super().__init__(free)
+        self.free = free
 
 
 def _copy_stream(src, dest: Path, budget: _Budget, first: bytes = b"") -> None:
@@ -138,7 +164,7 @@ class _Capped:
         self.out, self.budget = out, budget
 
     def write(self, data: bytes) -> None:
-        self.budget.bytes_left -= len(data)
+        self.budget.spend(len(data))
         if self.budget.bytes_left < 0:
             self.out.write(data[: len(data) + self.budget.bytes_left])
             raise _OverBudget
@@ -168,8 +194,15 @@ def _stop_member_cap(opened: OpenedBundle) -> None:
     opened.problems.append("archive has more members than allowed (--max-members); the rest was not read")
 
 
-def _stop_over_budget(opened: OpenedBundle, max_bytes: int) -> None:
+def _stop_over_budget(opened: OpenedBundle, max_bytes: int, exc: _OverBudget | None = None) -> None:
     opened.damaged = True
+    if isinstance(exc, _DiskLow):
+        opened.problems.append(
+            f"unpacking stopped: the temporary directory had {exc.free >> 20} MiB free, and less than "
+            f"{DISK_MARGIN_BYTES >> 20} MiB must never be left; the analysis covers what was unpacked "
+            "(set TMPDIR to a bigger file system)"
+        )
+        return
     opened.problems.append(
         f"archive unpacks to more than {max_bytes} bytes (--max-bytes): the rest was not read; "
         "the analysis covers what was"
@@ -199,8 +232,8 @@ def _extract_tar(path: Path, opened: OpenedBundle, budget: _Budget) -> None:
                 if src is None:
                     continue
                 _write_member(src, opened, name, budget)
-    except _OverBudget:
-        _stop_over_budget(opened, budget.max_bytes)
+    except _OverBudget as exc:
+        _stop_over_budget(opened, budget.max_bytes, exc)
     except (tarfile.ReadError, EOFError, OSError, ValueError, zlib.error, lzma.LZMAError) as exc:
         opened.damaged = True
         opened.problems.append(f"archive is damaged or truncated ({exc}); analysed what was readable")
@@ -232,15 +265,15 @@ def _extract_zip(path: Path, opened: OpenedBundle, budget: _Budget) -> None:
                 except (zipfile.BadZipFile, EOFError, OSError, zlib.error, NotImplementedError, RuntimeError) as exc:
                     opened.damaged = True
                     opened.problems.append(f"archive member {info.filename!r} is damaged ({exc})")
-    except _OverBudget:
-        _stop_over_budget(opened, budget.max_bytes)
+    except _OverBudget as exc:
+        _stop_over_budget(opened, budget.max_bytes, exc)
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
         opened.damaged = True
         opened.problems.append(f"archive is damaged or truncated ({exc}); analysed what was readable")
         try:
             _salvage_zip(path, opened, budget)
-        except _OverBudget:
-            _stop_over_budget(opened, budget.max_bytes)
+        except _OverBudget as exc:
+            _stop_over_budget(opened, budget.max_bytes, exc)
 
 
 LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
@@ -318,7 +351,7 @@ def open_bundle(
     try:
         if fmt != "directory":
             opened.root.mkdir()
-            budget = _Budget(max_bytes, max_members)
+            budget = _Budget(max_bytes, max_members, work)
             if fmt == "zip":
                 _extract_zip(path, opened, budget)
             else:

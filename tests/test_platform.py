@@ -112,13 +112,21 @@ def test_an_election_is_the_platforms_exactly_when_the_leader_was_stopped_just_b
     assert outage_at_election([o], "m2", T0) is None  # another member's stop explains nothing
 
 
-@given(stops=st.lists(st.integers(-3600, 0), min_size=1, max_size=4, unique=True), start=st.integers(0, 900))
-def test_a_restart_comes_back_from_the_latest_stop_before_it(stops, start):
+@given(
+    stops=st.lists(st.integers(-3600, 0), min_size=1, max_size=4, unique=True),
+    start=st.integers(0, 900),
+    back=st.one_of(st.none(), st.integers(1, 600)),
+)
+def test_a_restart_comes_back_from_the_latest_stop_before_it_and_only_the_first(stops, start, back):
+    """A start of the member's etcd within the stop's window is the platform's: up to its first start after
+    the stop (``back``) when the logs show it, else up to restart_after_stop_s. A later start (the member
+    killed after it came back from a rollout, say) is a restart of its own."""
     rules = platform_rules()
-    outages = [_outage(s, None) for s in stops]
+    outages = [_outage(s, back) for s in stops]
     at = T0 + timedelta(seconds=start)
     got = outage_of_restart(outages, "m1", at)
-    near = [s for s in stops if -5 <= start - s <= rules.restart_after_stop.total_seconds()]
+    until = back + 5 if back is not None else rules.restart_after_stop.total_seconds()
+    near = [s for s in stops if -5 <= start - s <= until]
     assert (got is None) == (not near)
     if near:
         assert got.stopped == T0 + timedelta(seconds=max(near))
