@@ -97,24 +97,25 @@ class Cleaning:
 
 def needs_cleaning(path: Path) -> bool:
     """Whether a plain log holds a line over LONG_LINE_BYTES or a long run of empty lines: one read in
-    blocks, each checked with a few ``find`` calls (no line is split out)."""
+    blocks, each checked with a few ``find`` calls (no line is split out, no block copied). A run split
+    across two blocks may go unseen: harmless, the runs that cost anything are far longer than a block."""
     half = LONG_LINE_BYTES // 2
+    probe = b"\n" * (RUN + 2)
+    carry = 0  # length of the line still open at the end of the blocks read so far
     with open(path, "rb") as fh:
-        tail = b""
         while block := fh.read(BLOCK):
-            data = tail + block
-            if b"\n" * (RUN + 2) in data:
+            first = block.find(b"\n")
+            if carry + (first if first >= 0 else len(block)) > LONG_LINE_BYTES:
                 return True
-            # any stretch of half the limit without a line end may belong to a long line: look closer
-            for i in range(0, max(len(data) - half, 0) + 1, half):
-                if data.find(b"\n", i, i + half) == -1 and len(data) - i >= half:
+            if probe in block:
+                return True
+            # a stretch of half the limit without a line end may belong to a long line: look closer
+            for i in range(0, len(block) - half + 1, half):
+                if block.find(b"\n", i, i + half) == -1:
                     return True
-            cut = data.rfind(b"\n")
-            tail = data[cut + 1 :] if cut >= 0 else data
-            tail = tail[-(LONG_LINE_BYTES + 1) :] if len(tail) > LONG_LINE_BYTES else tail
-            if len(tail) > LONG_LINE_BYTES:
-                return True
-    return False
+            last = block.rfind(b"\n")
+            carry = len(block) - last - 1 if last >= 0 else carry + len(block)
+    return carry > LONG_LINE_BYTES
 
 
 def file_blocks(path: Path, size: int = BLOCK) -> Iterator[bytes]:
