@@ -278,9 +278,11 @@ def _read_log(
             cleaning = unpacked or Cleaning()
             return *_as_in_file(events, stats, cleaning), problems, LogSource(ref.path, join, cleaning.line_map)
         except pl.exceptions.ComputeError:
-            pass  # invalid UTF-8 somewhere: a lossy copy below
+            invalid_utf8 = True  # somewhere: a lossy copy below
+    else:
+        invalid_utf8 = False
     copy = scratch / f"{name}.log"
-    for lossy in (False, True):
+    for lossy in (True,) if invalid_utf8 else (False, True):
         problems = []
         last = [b"\n"]
         blocks = _ends(_decompressed_blocks(ref.path, problems), last)
