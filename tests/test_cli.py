@@ -79,7 +79,10 @@ def test_json_output_has_the_stable_keys(tmp_path):
     }
     assert set(m["wal_fsync"]) >= {"slow_count", "p50_ms", "p99_ms", "max_ms", "source"}
     assert set(m["slow_apply"]) >= {"count", "p99_ms", "max_ms"}
-    assert set(a["cluster"]) >= {"member_count", "leader_changes", "elections", "alarms"}
+    assert set(a["cluster"]) >= {"member_count", "leader_changes", "leader_changes_planned", "elections", "alarms"}
+    # what the platform did (static-pod rollouts, node reboots): lists, empty on a bundle without any
+    assert (a["rollouts"], a["outages"], a["platform_events"]) == ([], [], [])
+    assert set(m) >= {"restarts_planned", "restart_without_previous_log", "network_events_planned", "tuning"}
     assert set(a["cluster"]["elections"][0]) >= {"term", "leader", "ts"}
     assert set(a["kpis"][0]) >= {"id", "name", "member", "value", "unit", "threshold", "status", "source"}
     f = a["findings"][0]
