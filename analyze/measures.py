@@ -382,6 +382,9 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
     hb_max = _max_by_member(heartbeats, ["heartbeat_slow"], "exceeded_ms")
     hb_paused = _pauses_with_disk_quiet(heartbeats, fsyncs)
     mm = metric_measures.compute(bundle.metrics, window)
+    applies_during_platform = _during_platform(
+        bundle.of("apply_slow", columns=["ts"]).filter(in_window(window) & pl.col("ts").is_not_null()), outages
+    )
     tunings = {name: _tuning(bundle, name) for name in bundle.member_names}
     timeouts = {name: float(t.get("election_timeout_ms") or DEFAULT_ELECTION_TIMEOUT_MS) for name, t in tunings.items()}
     over_timeout = _over_timeout(fsyncs, timeouts)
@@ -493,6 +496,8 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
             else "",
             # message text: since when, to the second (", 2026-11-26 11:46:06-11:46:18 UTC"; "" when none)
             **{f"{kind}_when": f", {fmt_span(*view.spans[kind])}" if kind in view.spans else "" for kind in SPAN_KINDS},
+            # message text: most of the member's slow applies fell while the platform had members stopped
+            "apply_slow_platform": applies_during_platform.get(name, ""),
             # message text: which peers the warnings name, most named first ("" when none names one)
             "network_events_peers": _peers_text(view.peer_warnings),
             "peer_rtt_by_peer": _by_peer_text(view.peer_rtt_p99_ms),
@@ -660,6 +665,36 @@ def _most_within(fsyncs: pl.DataFrame, member: str, span: timedelta) -> int:
         return 0
     counts = mine.with_columns(n=pl.lit(1)).rolling("ts", period=span).agg(pl.col("n").sum())
     return int(counts["n"].max())
+
+
+def _during_platform(events: pl.DataFrame, outages: list[Outage]) -> dict[str, str]:
+    """member -> "; N of them while the platform had X stopped (the revision 3 rollout)" when most of the
+    member's ``events`` (member, ts) fall in the platform's stops (of any member: a leader's reads wait on
+    the peers it lost), for the members where they do. Members restarting one after another slow the
+    survivors' requests: the rollout's cost, not a fault. One pass per stop over the events' times."""
+    if not outages or events.height == 0:
+        return {}
+    rules = platform_rules()
+    ts = pl.col("ts")
+
+    def inside(o: Outage) -> pl.Expr:
+        start = ts >= o.stopped - rules.warnings_before_stop
+        return start & (ts <= o.back + rules.warnings_after_back) if o.back is not None else start
+
+    per = events.group_by("member").agg(
+        pl.len().alias("_n"),
+        pl.any_horizontal([inside(o) for o in outages]).sum().alias("_in"),
+        *[inside(o).any().alias(f"_o{i}") for i, o in enumerate(outages)],
+    )
+    out = {}
+    for row in per.iter_rows(named=True):
+        if row["_in"] * 2 <= row["_n"]:
+            continue
+        hit = [o for i, o in enumerate(outages) if row[f"_o{i}"]]
+        members = ", ".join(sorted({o.member for o in hit}))
+        what = "; ".join(sorted({o.summary.split(" (")[0] for o in hit}))
+        out[str(row["member"])] = f"; {row['_in']} of them while the platform had {members} stopped ({what})"
+    return out
 
 
 def _restarts_note(planned: list[tuple[datetime, Outage]], orphan: datetime | None, unplanned: list[datetime]) -> str:

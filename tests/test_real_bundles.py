@@ -94,6 +94,13 @@ def test_aws_slow_counts_and_status(aws):
     }
     assert {m["wal_fsync"]["slow_count"] for m in members.values()} == {0}
     assert {round(m["fragmentation_pct"]) for m in members.values()} == {45}
+    # they fell while the rollout had 187-218 down (09:25:59-09:27:01): the finding says so
+    applies = next(f for f in aws["findings"] if f["id"] == "slow_applies")
+    assert applies["severity"] == "info"
+    assert (
+        "588 of them while the platform had ip-10-0-187-218.ec2.internal stopped (the revision 3 rollout)"
+        in (applies["message"])
+    )
     assert aws["status"] == "WARNING" and aws["summary"]["critical"] == 0
     assert {f["id"] for f in aws["findings"] if f["severity"] == "warning"} == {"fragmentation"}
 
