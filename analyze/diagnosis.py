@@ -420,12 +420,12 @@ def election_causes(bundle: Bundle, view: ClusterView) -> dict[int, dict]:
             (pl.col("member") == old) & pl.col("ts").is_between(e.ts - CAUSE_BEFORE, e.ts + CAUSE_AFTER)
         )
         kind, why = _closest_cause(around, e.ts, events.filter(pl.col("member") == old))
-        away = _not_running(bundle, old, e.ts)
+        away, away_why = _not_running(bundle, old, e.ts)
         late = None if away else _learned_late(term_events, old, e.term, e.ts)
         if kind in ("network", "unknown") and late is not None:
             kind, why = "leader_stall", f"the old leader learned of the election {late:.1f} s late: it was frozen"
         elif kind in ("network", "unknown") and away:
-            kind, why = "restart", away
+            kind, why = away, away_why
         first = around.sort("ts").head(3)
         causes[e.term] = {
             "cause_member": old,
@@ -480,28 +480,44 @@ def _planned_cause(e, stop, term_events: pl.DataFrame) -> dict:
     }
 
 
-def _not_running(bundle: Bundle, member: str, at) -> str:
-    """Why the member cannot have taken part in an election at ``at`` (its logs show it was not running
-    then), or "" when a log of it spans that time. A member whose log begins after an election did not
-    "learn it late": it was down, and a log that begins with etcd starting is a restart."""
-    spans = [
-        (f.stats.first_ts, f.stats.last_ts)
+def _not_running(bundle: Bundle, member: str, at) -> tuple[str, str]:
+    """("restart" or "unknown", why) when the member's logs do not span ``at``, else ("", "").
+
+    A member whose logs do not cover an election cannot have "learned it late". When its next log begins
+    with etcd starting, it was down and came back: a restart. A log that merely begins later (the earlier
+    part rotated away, or not collected) says nothing of what the process did then: no verdict."""
+    files = [
+        f
         for f in bundle.log_files
         if f.member == member and f.stats.first_ts is not None and f.stats.last_ts is not None
     ]
-    if not spans or any(first <= at <= last + RUNNING_SLACK for first, last in spans):
-        return ""
-    before = [last for _, last in spans if last < at]
-    after = [first for first, _ in spans if first > at]
-    said = []
-    if before:
-        said.append(f"its log ends at {max(before):%H:%M:%S} UTC")
+    if not files or any(f.stats.first_ts <= at <= f.stats.last_ts + RUNNING_SLACK for f in files):
+        return "", ""
+    before = [f.stats.last_ts for f in files if f.stats.last_ts < at]
+    after = sorted((f for f in files if f.stats.first_ts > at), key=lambda f: f.stats.first_ts)
+    said = [f"its log ends at {max(before):%H:%M:%S} UTC"] if before else []
     if after:
-        said.append(f"its next log begins at {min(after):%H:%M:%S} UTC, with etcd starting again")
-    gap = "; the log in between is not in the bundle" if after else ""
-    return f"the old leader was not running at the election: {' and '.join(said)}{gap}"
+        nxt = after[0]
+        starts = bundle.of("server_start", columns=["ts", "file"]).filter(
+            (pl.col("member") == member) & (pl.col("file") == nxt.file)
+        )
+        began = starts["ts"].min() if starts.height else None
+        if began is not None and began - nxt.stats.first_ts <= START_WITHIN:
+            said.append(f"its next log begins at {nxt.stats.first_ts:%H:%M:%S} UTC, with etcd starting again")
+            return "restart", (
+                f"the old leader was not running at the election: {' and '.join(said)}; "
+                "the log in between is not in the bundle"
+            )
+        said.append(f"its next log begins at {nxt.stats.first_ts:%H:%M:%S} UTC, not with etcd starting")
+    return "unknown", (
+        f"the old leader's logs do not cover the election ({' and '.join(said)}): the part that would say "
+        "why is not in the bundle (rotated away or not collected)"
+    )
 
 
+# a log that begins with etcd starting: its start-up line this soon after its first line (the container's
+# preamble waits for the old pod's ports, up to a minute in the real bundles)
+START_WITHIN = timedelta(minutes=3)
 RUNNING_SLACK = timedelta(seconds=2)
 
 
