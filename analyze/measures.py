@@ -430,7 +430,7 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
             tuning=tuning,
             peer_warnings=peer_warnings.get(name, {}),
             peer_rtt_p99_ms=peer_rtts.get(name, {}),
-            restarts_in_window=[t for t in restart_times if _within(t, window)],
+            restarts_in_window=[t for t in restart_times if within(t, window)],
             planned_restarts=planned_restarts,
             restart_without_previous_log=orphan,
             spans=spans.get(name, {}),
@@ -473,7 +473,7 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
             if has_logs
             else None,
             "election_timeout_ms": timeout_ms,
-            "wal_fsync_slow_most_in_window": _most_within(fsyncs, name, RECUR_SPAN) if has_logs else None,
+            "wal_fsync_slow_most_in_window": _mostwithin(fsyncs, name, RECUR_SPAN) if has_logs else None,
             "wal_fsync_slow_p50_ms": _round(f.get("p50")),
             "wal_fsync_slow_p99_ms": _round(f.get("p99")),
             "wal_fsync_slow_max_ms": _round(f.get("max")),
@@ -530,7 +530,7 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
         }
         members.append(view)
 
-    in_win = [e for e in elections if _within(e.ts, window)]
+    in_win = [e for e in elections if within(e.ts, window)]
     planned_in_win = sum(1 for e in in_win if e.term in planned_elections)
     statuses = bundle.info.status
     terms = [s.raft_term for s in statuses if s.raft_term is not None]
@@ -572,7 +572,8 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
     )
 
 
-def _within(ts: datetime | None, window: Window) -> bool:
+def within(ts: datetime | None, window: Window) -> bool:
+    """Whether a time falls in the window (an undated one only in an unbounded window)."""
     if ts is None:
         return window.start is None and window.end is None
     if window.start is not None and ts < window.start:
@@ -658,7 +659,7 @@ def _over_timeout(fsyncs: pl.DataFrame, timeouts: dict[str, float]) -> dict[str,
     return {str(m): int(n) for m, n in rows.iter_rows()}
 
 
-def _most_within(fsyncs: pl.DataFrame, member: str, span: timedelta) -> int:
+def _mostwithin(fsyncs: pl.DataFrame, member: str, span: timedelta) -> int:
     """The most logged slow fsyncs of the member in any ``span`` (a rolling count over its events)."""
     mine = fsyncs.filter((pl.col("member") == member) & pl.col("ts").is_not_null()).select("ts").sort("ts")
     if mine.height == 0:

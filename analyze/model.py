@@ -16,7 +16,7 @@ from analyze.capacity import capacity
 from analyze.consistency import consistency
 from analyze.diagnosis import diagnose, election_causes
 from analyze.findings import EXCERPT_CHARS, Finding, evaluate
-from analyze.measures import ClusterView, MemberView, in_window, measure
+from analyze.measures import ClusterView, MemberView, in_window, measure, within
 from analyze.requests import attribution
 from analyze.rollouts import notable_events
 from analyze.rules import Rule
@@ -336,7 +336,7 @@ def _headline(status: str, findings: list[Finding]) -> str:
 def _platform_summary(view: ClusterView, window: Window) -> str | None:
     """One sentence on the platform's own work in the window: what was rolled out or rebooted, and how many
     elections and restarts that explains (so nobody chases them as etcd trouble)."""
-    stops = [o for o in view.outages if _in(o.stopped, window) or (o.back is not None and _in(o.back, window))]
+    stops = [o for o in view.outages if within(o.stopped, window) or (o.back is not None and within(o.back, window))]
     if not stops:
         return None
     said = []
@@ -351,15 +351,11 @@ def _platform_summary(view: ClusterView, window: Window) -> str | None:
     if reboots:
         said.append(f"{len(reboots)} node reboot(s) stopped members ({', '.join(o.member for o in reboots)})")
     elections = view.signals.get("leader_changes_planned") or 0
-    restarts = sum(1 for m in view.members for t, _ in m.planned_restarts if _in(t, window))
+    restarts = sum(1 for m in view.members for t, _ in m.planned_restarts if within(t, window))
     return (
         f"Planned work in the window: {'; '.join(said)}. {elections} leader election(s) and {restarts} "
         "member restart(s) were that work, not etcd trouble."
     )
-
-
-def _in(ts: datetime, window: Window) -> bool:
-    return (window.start is None or ts >= window.start) and (window.end is None or ts <= window.end)
 
 
 def build_analysis(

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from analyze.measures import in_window
+from analyze.measures import in_window, within
 from analyze.window import Window
 
 CATEGORIES = {
@@ -39,7 +39,7 @@ def minutes(
     rows = events.filter(in_window(window) & pl.col("kind").is_in(list(kind_to_cat)) & pl.col("ts").is_not_null())
     away = [(m, t) for m, stopped, back in platform_stops or [] for t in _minutes_of(stopped, back or stopped)]
     stops = pl.DataFrame(
-        [(m, t) for m, t in away if _inside(t, window)],
+        [(m, t) for m, t in away if within(t, window)],
         schema={"member": pl.String, "ts": pl.Datetime("us", "UTC")},
         orient="row",
     ).unique()
@@ -96,10 +96,6 @@ def correlations(per_minute: pl.DataFrame, top: int = 5) -> list[dict]:
             }
         )
     return out
-
-
-def _inside(ts: datetime, window: Window) -> bool:
-    return (window.start is None or ts >= window.start) and (window.end is None or ts <= window.end)
 
 
 def _minutes_of(start: datetime, end: datetime) -> list[datetime]:
