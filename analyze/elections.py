@@ -101,8 +101,8 @@ def paused_through(fsync: dict, member_events: pl.DataFrame, at: datetime) -> bo
     logs while its fsync crawls (ReadIndex retries, slow requests); a paused process logs nothing at
     all until it wakes. Seen in the lab: throttled-disk fsyncs mostly had 3 to 17 events inside them,
     frozen ones none. A throttled disk can also leave a quiet fsync (nothing else to log meanwhile),
-    but then the fsync before it was slow too, ending just as this one began: the disk was already
-    slow, which a pause does not explain.
+    but then the fsync before it was slow too, ending just as this one began, or slow ones follow it:
+    the disk was slow, which a pause does not explain.
     """
     if not fsync_spans(fsync, at):
         return False
@@ -113,7 +113,14 @@ def paused_through(fsync: dict, member_events: pl.DataFrame, at: datetime) -> bo
     slow_before = member_events.filter(
         (pl.col("kind") == "wal_fsync_slow") & pl.col("ts").is_between(started - DISK_STREAK, started + QUIET_MARGIN)
     )
-    return slow_before.height == 0
+    # the first slow fsync of a disk that has just turned slow is quiet too; but that disk stays slow after
+    # it, while a paused process wakes to a disk as fast as before (seen in a fresh lab run: a 2-IOPS throttle
+    # began as the leader's fsync did, 1.03 s with nothing logged, then fsyncs of 7.7 s and 1.5 s followed)
+    slow_after = member_events.filter(
+        (pl.col("kind") == "wal_fsync_slow")
+        & pl.col("ts").is_between(fsync["ts"] + QUIET_MARGIN, fsync["ts"] + DISK_NEAR)
+    )
+    return slow_before.height == 0 and slow_after.height == 0
 
 
 def frozen_fsyncs(events: pl.DataFrame, fsyncs: pl.DataFrame, elections: list[Election]) -> dict[str, int]:

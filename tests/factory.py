@@ -15,6 +15,7 @@ HEALTHY_LEADER_FROZEN = REPO / "tests" / "data" / "lab-3.5.16-healthy-leader-fro
 THROTTLED_LEADER_ONE_FSYNC = REPO / "tests" / "data" / "lab-3.5.16-throttled-leader-one-fsync"
 FROZEN_AFTER_THROTTLE = REPO / "tests" / "data" / "lab-3.5.16-frozen-after-throttle"
 QUIET_THROTTLED_FSYNC = REPO / "tests" / "data" / "lab-3.5.16-quiet-throttled-fsync"
+THROTTLE_BEGAN_MID_FSYNC = REPO / "tests" / "data" / "lab-3.5.16-throttle-began-mid-fsync"
 IMAGE_DIR = "quay-io-openshift-release-dev-ocp-v4-0-art-dev-sha256-" + "0" * 64
 
 

@@ -28,6 +28,7 @@ from tests.factory import (
     SAMPLE,
     SHARED_LAB_35,
     SILENT_FREEZE,
+    THROTTLE_BEGAN_MID_FSYNC,
     THROTTLED_LEADER_ONE_FSYNC,
 )
 
@@ -41,6 +42,7 @@ LABS = [
     pytest.param("throttled-leader-one-fsync", id="ci-lab-etcd-3.5.16-throttled-leader-one-fsync"),
     pytest.param("frozen-after-throttle", id="ci-lab-etcd-3.5.16-frozen-after-throttle"),
     pytest.param("quiet-throttled-fsync", id="ci-lab-etcd-3.5.16-quiet-throttled-fsync"),
+    pytest.param("throttle-began-mid-fsync", id="ci-lab-etcd-3.5.16-rollout-throttle-began-mid-fsync"),
     pytest.param("fresh", id="fresh-lab-via-collect.sh", marks=pytest.mark.lab),
 ]
 
@@ -56,6 +58,8 @@ def lab(request):
         return SILENT_FREEZE / "bundle.tar.gz", SILENT_FREEZE / "ground_truth.jsonl"
     if request.param == "frozen-after-throttle":
         return FROZEN_AFTER_THROTTLE / "bundle.tar.gz", FROZEN_AFTER_THROTTLE / "ground_truth.jsonl"
+    if request.param == "throttle-began-mid-fsync":
+        return THROTTLE_BEGAN_MID_FSYNC / "bundle.tar.gz", THROTTLE_BEGAN_MID_FSYNC / "ground_truth.jsonl"
     if request.param == "quiet-throttled-fsync":
         return QUIET_THROTTLED_FSYNC / "bundle.tar.gz", QUIET_THROTTLED_FSYNC / "ground_truth.jsonl"
     if request.param == "throttled-leader-one-fsync":
