@@ -134,3 +134,44 @@ def latency_chart(analysis: dict, key: str, label: str) -> str:
         parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
         parts.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{color}"/>' for x, y in pts)
     return _svg(f"{label} p99 per minute per member", parts + _legend(members))
+
+
+def _relative(points: list[tuple[str, float]], end: str | None) -> list[tuple[float, float]]:
+    """(minutes before the window end, value): two bundles' times differ, their position in the window does not."""
+    if not points:
+        return []
+    t_end = _t(end) if end else max(_t(ts) for ts, _ in points)
+    return sorted(((_t(ts) - t_end) / 60.0, v) for ts, v in points)
+
+
+def overlay_chart(title: str, ylabel: str, series: list[tuple[str, list[tuple[str, float]], str | None]]) -> str:
+    """Baseline and candidate on one axis: each series is (label, [(iso time, value)], window end), drawn
+    against minutes before its window's end. Lines, a point per minute."""
+    rel = [(label, _relative(pts, end)) for label, pts, end in series]
+    xs = [x for _, pts in rel for x, _ in pts]
+    ys = [y for _, pts in rel for _, y in pts]
+    if not xs:
+        return ""
+    x0, x1 = min(min(xs), -1.0), 0.0
+    ymax = max(ys) or 1.0
+    parts = [
+        f'<line x1="{LEFT}" y1="{HEIGHT - BOTTOM}" x2="{WIDTH - RIGHT}" y2="{HEIGHT - BOTTOM}" stroke="#888"/>',
+        f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{HEIGHT - BOTTOM}" stroke="#888"/>',
+        f'<text x="{LEFT}" y="14" font-size="11">{escape(ylabel)}</text>',
+        f'<text x="{LEFT - 4}" y="{TOP + 10}" font-size="10" text-anchor="end">{round(ymax, 1):g}</text>',
+        f'<text x="{LEFT - 4}" y="{HEIGHT - BOTTOM}" font-size="10" text-anchor="end">0</text>',
+        f'<text x="{LEFT}" y="{HEIGHT - BOTTOM + 14}" font-size="10">{x0:.0f} min</text>',
+        f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - BOTTOM + 14}" font-size="10" text-anchor="end">collection</text>',
+    ]
+    for i, (_, pts) in enumerate(rel):
+        if not pts:
+            continue
+        coords = [(_x(x, x0, x1), _y(y, ymax)) for x, y in pts]
+        color = PALETTE[i % len(PALETTE)]
+        dash = ' stroke-dasharray="5,3"' if i == 0 else ""
+        parts.append(
+            f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in coords)}" fill="none" '
+            f'stroke="{color}" stroke-width="2"{dash}/>'
+        )
+        parts.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{color}"/>' for x, y in coords)
+    return _svg(title, parts + _legend([label for label, _ in rel]))

@@ -11,9 +11,7 @@ import contextlib
 import os
 import platform
 import sys
-import time
 from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -25,19 +23,18 @@ try:  # typer 0.29 and later carry their own copy of click; older ones use click
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as click_errors
 
-from analyze.model import TOOL_VERSION, build_analysis
-from analyze.outputs import analysis_id, check_output_dir, detail_areas, detail_rows, render_all, write_outputs
+from analyze import api
+from analyze.api import Options
+from analyze.model import TOOL_VERSION
+from analyze.outputs import COMPARE_NAMES, analysis_id, check_output_dir
 from analyze.progress import Progress
-from analyze.redact import REDACTED_SOURCE, Redactor
+from analyze.redact import Redactor
 from analyze.render import render_json, render_markdown, render_text
-from analyze.rules import apply_overrides, default_rules
-from analyze.window import bundle_window
-from gather.archive import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMBERS, open_bundle
-from gather.bundle import Bundle, Prefetch, load_bundle
+from gather.archive import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMBERS
+from gather.bundle import Bundle
 from gather.errors import BundleError
 
 EXIT_UNUSABLE = 3
-SAMPLE_LABEL = "sample"
 
 app = typer.Typer(
     add_completion=False,
@@ -66,11 +63,6 @@ def _root(
     ] = False,
 ) -> None:
     """Offline etcd performance analysis of OpenShift must-gathers and etcd-perf bundles."""
-
-
-def sample_bundle() -> Path:
-    """The sample bundle shipped with the package (also inside an installed wheel)."""
-    return Path(str(resources.files("etcd_perf_sample")))
 
 
 def _verbose_stats(bundle: Bundle, timings: dict[str, float], redactor: Redactor | None) -> None:
@@ -113,34 +105,26 @@ def analyze(
     ] = False,
 ) -> int:
     """Analyse a bundle offline and write the executive report; exit 0/1/2 by severity, 3 if unusable."""
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    rules = default_rules()
-    if thresholds is not None:
-        rules = apply_overrides(rules, thresholds)
+    options = Options(duration, since, until, thresholds, redact, max_bytes, max_members)
+    rules = options.rules()
     if output is not None:
         check_output_dir(output)  # before the analysis, not after it
-    source_path = bundle if bundle is not None else sample_bundle()
-    label = str(bundle) if bundle is not None else SAMPLE_LABEL
+    timings: dict[str, float] = {}
     progress = Progress.for_terminal(quiet=fmt is OutputFormat.json)
     try:
         progress.phase("opening the bundle")
-        # an archive's logs parse while the rest of it unpacks
-        with (
-            Prefetch() as prefetch,
-            open_bundle(source_path, max_bytes=max_bytes, max_members=max_members, on_file=prefetch.offer) as opened,
-        ):
-            timings["open"] = time.perf_counter() - t0
-            loaded = load_bundle(opened, label, progress=progress.bytes, prefetch=prefetch)
-        timings["parse"] = time.perf_counter() - t0 - timings["open"]
+        loaded, label = api.load(bundle, options, progress.bytes, timings)
         progress.phase("analysing")
-        code, out_dir, analysis = _analyse_and_write(
-            loaded, duration, since, until, rules, export_html, output, label, timings, redact
+        result = api.analyze_loaded(loaded, label, options, rules, timings)
+        out_dir = (
+            output if output is not None else Path(".work") / "etcd-analysis" / analysis_id(result.label, result.data)
         )
+        result.write(out_dir, export_html)
     finally:
         progress.close()
+    analysis = result.data
     if verbose:
-        _verbose_stats(loaded, timings, Redactor.for_bundle(loaded) if redact else None)
+        _verbose_stats(loaded, timings, result.redactor)
     if fmt is OutputFormat.json:
         sys.stdout.buffer.write(render_json(analysis))
     elif fmt is OutputFormat.markdown:
@@ -149,49 +133,65 @@ def analyze(
         sys.stdout.write(render_text(analysis, "summary.txt.j2"))
         sys.stdout.write(f"\nReports: {out_dir}\n")
     sys.stdout.flush()
-    return code
+    return result.exit_code
 
 
-def _etcd_lines(bundle: Bundle) -> int:
-    """Log lines in a format etcd writes (zap, capnslog, raft, journald): not blank, not stray."""
-    return sum(
-        n for f in bundle.log_files for fmt, n in (f.stats.by_format or {}).items() if fmt not in ("other", "empty")
-    )
+class CompareFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+    junit = "junit"
 
 
-def _analyse_and_write(
-    loaded: Bundle,
-    duration: str,
-    since: str | None,
-    until: str | None,
-    rules: tuple,
-    export_html: bool,
-    output: Path | None,
-    label: str,
-    timings: dict[str, float],
-    redact: bool,
-) -> tuple[int, Path, dict]:
-    if not _etcd_lines(loaded) and not loaded.info.members and not loaded.info.status:
-        # an empty or all-garbage bundle must not come out HEALTHY
-        if loaded.damaged:
-            raise BundleError(f"{label}: the archive is damaged and nothing readable in it holds etcd data")
-        raise BundleError(
-            f"{label}: no etcd data found (etcd_info/ has no members or status, and no etcd pod log has an etcd line)"
-        )
-    window = bundle_window(loaded, duration, since, until)
-    t1 = time.perf_counter()
-    areas = detail_areas(loaded, window)
-    analysis = build_analysis(loaded, window, rules, quote_also=detail_rows(areas))
-    timings["analyse"] = time.perf_counter() - t1
-    t2 = time.perf_counter()
-    redactor = Redactor.for_bundle(loaded) if redact else None
-    if redactor is not None:
-        analysis, label = redactor.analysis(analysis), REDACTED_SOURCE
-    files = render_all(loaded, window, analysis, export_html, redactor, areas)
-    out_dir = output if output is not None else Path(".work") / "etcd-analysis" / analysis_id(label, analysis)
-    write_outputs(out_dir, files)
-    timings["render"] = time.perf_counter() - t2
-    return int(analysis["exit_code"]), out_dir, analysis
+@app.command()
+def compare(
+    baseline: Annotated[
+        Path,
+        typer.Argument(
+            help="the 'before': a bundle (directory or archive), or an earlier analysis.json or its directory"
+        ),
+    ],
+    candidate: Annotated[Path, typer.Argument(help="the 'after', the same way")],
+    duration: Annotated[str, typer.Option(help="minutes before each bundle's collection to analyse, or 'all'")] = "15",
+    since: Annotated[str | None, typer.Option(help="window start for both bundles (ISO 8601)")] = None,
+    until: Annotated[str | None, typer.Option(help="window end for both bundles (ISO 8601)")] = None,
+    export_html: Annotated[bool, typer.Option("--export-html", help="also write compare.html, side by side")] = False,
+    output: Annotated[Path | None, typer.Option(help="output directory (default .work/etcd-compare/<ids>)")] = None,
+    fmt: Annotated[CompareFormat, typer.Option("--format", help="what stdout carries")] = CompareFormat.text,
+    thresholds: Annotated[Path | None, typer.Option(help="YAML file overriding rule thresholds by rule id")] = None,
+    max_bytes: Annotated[int, typer.Option(help="cap on bytes unpacked from an archive")] = DEFAULT_MAX_BYTES,
+    max_members: Annotated[int, typer.Option(help="cap on files unpacked from an archive")] = DEFAULT_MAX_MEMBERS,
+    redact: Annotated[
+        bool, typer.Option("--redact", help="replace host names, IPs, namespaces and keys by stable pseudonyms")
+    ] = False,
+) -> int:
+    """Compare two bundles (or analyses) of one cluster: exit 0 no regression, 1 a regression, 2 a regression
+    into critical, 3 could not compare."""
+    from analyze.compare import report
+
+    options = Options(duration, since, until, thresholds, redact, max_bytes, max_members)
+    if output is not None:
+        check_output_dir(output, COMPARE_NAMES)
+    result = api.compare_paths(baseline, candidate, options)
+    c = result.data
+    if output is None:
+        ids = [
+            analysis_id(s["path"], {"bundle": {"collected_at": s["collected_at"]}})
+            for s in (c["baseline"], c["candidate"])
+        ]
+        output = Path(".work") / "etcd-compare" / f"{ids[0]}-vs-{ids[1]}"
+    result.write(output, export_html)
+    if fmt is CompareFormat.json:
+        sys.stdout.buffer.write(report.render_json(c))
+    elif fmt is CompareFormat.markdown:
+        sys.stdout.write(report.render_markdown(c))
+    elif fmt is CompareFormat.junit:
+        sys.stdout.buffer.write(report.render_junit(c))
+    else:
+        sys.stdout.write(report.render_text(c))
+        sys.stdout.write(f"\nReports: {output}\n")
+    sys.stdout.flush()
+    return result.exit_code
 
 
 def _fail(message: str) -> None:

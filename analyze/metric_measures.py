@@ -48,6 +48,9 @@ class MetricMeasures:
     signals: dict[str, dict[str, object]] = field(default_factory=dict)
     minutes: dict[str, dict[str, list[dict]]] = field(default_factory=dict)
     per_peer: dict[str, list[dict]] = field(default_factory=dict)
+    # per member and histogram: the window's cumulative bucket counts [(le, count)], for compare to judge
+    # a shift against the bucket it lies in and to measure the distance between two distributions
+    buckets: dict[str, dict[str, list[tuple[float, float]]]] = field(default_factory=dict)
     available: bool = False
 
 
@@ -137,6 +140,7 @@ def compute(metrics: pl.DataFrame, window: Window) -> MetricMeasures:
         q = histogram_quantiles(buckets, ["member"], list(QUANTILES.values()))
         if key == "wal_fsync":
             _slow_fsync_counts(out, buckets)
+        _keep_buckets(out, key, buckets)
         for member, qv, value in q.iter_rows():
             sig = out.signals.setdefault(member, {})
             label = next(k for k, v in QUANTILES.items() if v == qv)
@@ -149,6 +153,14 @@ def compute(metrics: pl.DataFrame, window: Window) -> MetricMeasures:
             _per_peer(out, samples, ranged, start, end)
     _counters_and_gauges(out, metrics, window)
     return out
+
+
+def _keep_buckets(out: MetricMeasures, key: str, buckets: pl.DataFrame) -> None:
+    summed = buckets.group_by("member", "le").agg(pl.col("count").sum()).sort("member", "le")
+    for (member,), rows in summed.group_by("member", maintain_order=True):
+        out.buckets.setdefault(str(member), {})[key] = [
+            (le, round(c, 6)) for le, c in rows.select("le", "count").iter_rows()
+        ]
 
 
 def _slow_fsync_counts(out: MetricMeasures, buckets: pl.DataFrame) -> None:

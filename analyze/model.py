@@ -92,8 +92,18 @@ def _minute_series(rows: list[dict] | None) -> list[dict]:
     ]
 
 
-def _latency(s: dict, key: str, minutes: list[dict] | None) -> dict:
-    """True percentiles from metrics, or explicitly not measured."""
+def _le(bound: float) -> str:
+    """A bucket bound as Prometheus writes its ``le`` label (``0.008``, ``+Inf``): JSON has no infinity."""
+    return "+Inf" if bound == float("inf") else f"{bound:g}"
+
+
+def _buckets(rows: list[tuple[float, float]] | None) -> list[dict]:
+    return [{"le": _le(le), "count": count} for le, count in rows or []]
+
+
+def _latency(s: dict, key: str, minutes: list[dict] | None, buckets: list | None = None) -> dict:
+    """True percentiles from metrics, or explicitly not measured; with the window's cumulative bucket
+    counts, so that a comparison can judge a shift against the bucket it lies in."""
     source = s.get(f"{key}_source")
     return {
         "p50_ms": s.get(f"{key}_p50_ms"),
@@ -104,6 +114,7 @@ def _latency(s: dict, key: str, minutes: list[dict] | None) -> dict:
         "source": source,
         "note": None if source else NOT_MEASURED,
         "minutes": _minute_series(minutes),
+        "buckets": _buckets(buckets),
     }
 
 
@@ -113,7 +124,7 @@ def _first_last(m: MemberView, kind: str) -> dict:
     return {"first": iso(first), "last": iso(last)}
 
 
-def _wal_fsync(m: MemberView, minutes: list[dict] | None) -> dict:
+def _wal_fsync(m: MemberView, minutes: list[dict] | None, buckets: list | None) -> dict:
     """Metrics give the true distribution; the logs give the fsyncs over 1 s, kept as evidence."""
     s = m.signals
     logged = {
@@ -124,7 +135,7 @@ def _wal_fsync(m: MemberView, minutes: list[dict] | None) -> dict:
         **_first_last(m, "wal_fsync_slow"),
         "note": "fsyncs over 1 s only: etcd logs no faster fsync",
     }
-    out = _latency(s, "wal_fsync", minutes)
+    out = _latency(s, "wal_fsync", minutes, buckets)
     out.update(
         slow_count=s["wal_fsync_slow_count"],
         # logged fsyncs a paused leader woke up in (spanning an election, nothing else logged meanwhile):
@@ -145,7 +156,7 @@ def _wal_fsync(m: MemberView, minutes: list[dict] | None) -> dict:
     return out
 
 
-def _member(m: MemberView, minutes: dict, per_peer: list[dict]) -> dict:
+def _member(m: MemberView, minutes: dict, per_peer: list[dict], buckets: dict) -> dict:
     s = m.signals
     health = None
     if m.health is not None:
@@ -176,7 +187,7 @@ def _member(m: MemberView, minutes: dict, per_peer: list[dict]) -> dict:
         "health": health,
         "log_span": {"start": iso(m.log_first), "end": iso(m.log_last)},
         "tuning": m.tuning,
-        "wal_fsync": _wal_fsync(m, minutes.get("wal_fsync")),
+        "wal_fsync": _wal_fsync(m, minutes.get("wal_fsync"), buckets.get("wal_fsync")),
         "slow_apply": {
             "count": s["slow_apply_count"],
             "p50_ms": s["slow_apply_p50_ms"],
@@ -186,9 +197,9 @@ def _member(m: MemberView, minutes: dict, per_peer: list[dict]) -> dict:
             "source": "logs" if s["slow_apply_count"] is not None else None,
             "note": "requests over their expected duration (default 100 ms) only",
         },
-        "backend_commit": _latency(s, "backend_commit", minutes.get("backend_commit")),
-        "peer_rtt": {**_latency(s, "peer_rtt", minutes.get("peer_rtt")), "per_peer": per_peer},
-        "grpc_unary": _latency(s, "grpc_unary", minutes.get("grpc_unary")),
+        "backend_commit": _latency(s, "backend_commit", minutes.get("backend_commit"), buckets.get("backend_commit")),
+        "peer_rtt": {**_latency(s, "peer_rtt", minutes.get("peer_rtt"), buckets.get("peer_rtt")), "per_peer": per_peer},
+        "grpc_unary": _latency(s, "grpc_unary", minutes.get("grpc_unary"), buckets.get("grpc_unary")),
         "proposals_failed": s["proposals_failed"],
         "proposals_pending": s["proposals_pending"],
         "leader_changes_seen": s["leader_changes_seen"],
@@ -241,7 +252,17 @@ def _cluster(bundle: Bundle, view: ClusterView, causes: dict[int, dict]) -> dict
         }
         for a in bundle.info.alarms
     ]
+    ident = bundle.identity
     return {
+        # which cluster the bundle is of: compare warns when two bundles' IDs differ
+        "identity": {
+            "openshift_cluster_id": ident.openshift_cluster_id,
+            "openshift_version": ident.openshift_version,
+            "etcd_cluster_id": format(ident.etcd_cluster_id, "x") if ident.etcd_cluster_id is not None else None,
+            "name": (bundle.manifest or {}).get("cluster")
+            if isinstance((bundle.manifest or {}).get("cluster"), str)
+            else None,
+        },
         "member_count": view.signals["member_count"],
         "leader": view.leader,
         "leader_changes": view.signals["leader_changes"],
@@ -425,6 +446,7 @@ def build_analysis(
                 view.metrics.minutes.get(m.name, {}),
                 # the metric's "To" label is the peer's hex ID: its name beside it
                 [{**r, "peer_name": bundle.id_names.get(r["peer"])} for r in view.metrics.per_peer.get(m.name, [])],
+                view.metrics.buckets.get(m.name, {}),
             )
             for m in view.members
         ],

@@ -195,26 +195,30 @@ REPORT_NAMES = (
 )
 
 
-def check_output_dir(directory: Path) -> None:
+COMPARE_NAMES = frozenset({"compare.json", "compare.txt", "compare.md", "compare.junit.xml", "compare.html"})
+
+
+def check_output_dir(directory: Path, ours: frozenset[str] | None = None) -> None:
     """Refuse an output directory that holds anything but an earlier analysis: the directory is replaced
     whole, and ``--output ~/case-1234`` must never take the customer's bundle or anyone's files with it."""
     if not directory.exists() and not directory.is_symlink():
         return
     if directory.is_symlink() or not directory.is_dir():
         raise BundleError(f"--output {directory}: not a directory; give a new or empty directory")
-    ours = {*REPORT_NAMES, *DETAIL_KINDS}
+    ours = ours if ours is not None else frozenset({*REPORT_NAMES, *DETAIL_KINDS})
+    what = "a comparison" if ours == COMPARE_NAMES else "an analysis"
     foreign = sorted(p.name for p in directory.iterdir() if p.name not in ours or p.is_symlink() or not p.is_file())
     if foreign:
         raise BundleError(
-            f"--output {directory}: holds {len(foreign)} file(s) an analysis does not write ({foreign[0]}, ...): "
+            f"--output {directory}: holds {len(foreign)} file(s) {what} does not write ({foreign[0]}, ...): "
             "it would be replaced whole; give a new or empty directory"
         )
 
 
-def write_outputs(directory: Path, files: dict[str, bytes]) -> None:
+def write_outputs(directory: Path, files: dict[str, bytes], ours: frozenset[str] | None = None) -> None:
     """Every report, atomically: the directory is replaced whole (an earlier analysis only, see
     ``check_output_dir``) or, on any failure, left as it was."""
-    check_output_dir(directory)
+    check_output_dir(directory, ours)
     directory = directory.resolve()
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))

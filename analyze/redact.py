@@ -66,33 +66,7 @@ class Redactor:
 
     @classmethod
     def for_bundle(cls, bundle: Bundle) -> Redactor:
-        names: dict[str, str] = {}
-        for name in bundle.member_names:
-            names[name] = "member"
-        for pod in bundle.pod_dirs:
-            names[pod.rstrip("/").rsplit("/", 1)[-1]] = "pod"
-        for pod, spec in bundle.pods.items():
-            names[pod] = "pod"
-            if spec.node:
-                names[spec.node] = "host"
-        for installer in bundle.platform.installers:
-            names[installer.name] = "pod"
-            names[installer.node] = "host"
-        for etcd_pod in bundle.platform.etcd_pods:
-            names[etcd_pod.pod] = "pod"
-            if etcd_pod.node:
-                names[etcd_pod.node] = "host"
-        for m in bundle.info.members:
-            if m.name:
-                names[m.name] = "member"
-            for url in m.peer_urls + m.client_urls:
-                host = urlsplit(url).hostname
-                if host:
-                    names[host] = "host"
-        cluster = (bundle.manifest or {}).get("cluster")
-        if isinstance(cluster, str):
-            names[cluster] = "cluster"
-        return cls(names)
+        return cls(names_of_bundle(bundle))
 
     def analysis(self, analysis: dict) -> dict:
         out = self.tree(analysis)
@@ -135,3 +109,62 @@ class Redactor:
     def _key_pseudonym(m: re.Match) -> str:
         segments = [s for s in m.group(2).split("/") if s]
         return m.group(1) + "".join("/" + pseudonym(SEGMENT_CATEGORY, s) for s in segments)
+
+
+def names_of_bundle(bundle: Bundle) -> dict[str, str]:
+    """Every name the bundle declares, with the category of its pseudonym."""
+    names: dict[str, str] = {}
+    for name in bundle.member_names:
+        names[name] = "member"
+    for pod in bundle.pod_dirs:
+        names[pod.rstrip("/").rsplit("/", 1)[-1]] = "pod"
+    for pod, spec in bundle.pods.items():
+        names[pod] = "pod"
+        if spec.node:
+            names[spec.node] = "host"
+    for installer in bundle.platform.installers:
+        names[installer.name] = "pod"
+        names[installer.node] = "host"
+    for etcd_pod in bundle.platform.etcd_pods:
+        names[etcd_pod.pod] = "pod"
+        if etcd_pod.node:
+            names[etcd_pod.node] = "host"
+    for m in bundle.info.members:
+        if m.name:
+            names[m.name] = "member"
+        for url in m.peer_urls + m.client_urls:
+            host = urlsplit(url).hostname
+            if host:
+                names[host] = "host"
+    cluster = (bundle.manifest or {}).get("cluster")
+    if isinstance(cluster, str):
+        names[cluster] = "cluster"
+    if bundle.identity.openshift_cluster_id:  # the customer's cluster UUID identifies them
+        names[bundle.identity.openshift_cluster_id] = "cluster"
+    return names
+
+
+def names_of_analysis(analysis: dict) -> dict[str, str]:
+    """The names an earlier analysis carries (members, pods, nodes, hosts, the cluster): what --redact needs
+    when the bundle itself is not at hand (compare of an analysis.json)."""
+    names: dict[str, str] = {}
+    for m in analysis.get("members") or []:
+        if isinstance(m.get("name"), str):
+            names[m["name"]] = "member"
+        if isinstance(m.get("pod"), str):
+            names[m["pod"]] = "pod"
+        host = urlsplit(m["endpoint"]).hostname if isinstance(m.get("endpoint"), str) else None
+        if host:
+            names[host] = "host"
+    for path in (analysis.get("bundle") or {}).get("pods") or []:
+        if isinstance(path, str):
+            names[path.rstrip("/").rsplit("/", 1)[-1]] = "pod"
+    for r in analysis.get("rollouts") or []:
+        for key, category in (("node", "host"), ("installer", "pod"), ("member", "member")):
+            if isinstance(r.get(key), str):
+                names[r[key]] = category
+    ident = (analysis.get("cluster") or {}).get("identity") or {}
+    for key in ("openshift_cluster_id", "name"):
+        if isinstance(ident.get(key), str):
+            names[ident[key]] = "cluster"
+    return names

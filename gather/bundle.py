@@ -29,6 +29,7 @@ import polars as pl
 from gather.archive import OpenedBundle
 from gather.catalogue import Catalogue, default_catalogue
 from gather.etcd_info import EtcdInfo, read_etcd_info
+from gather.identity import Identity, read_identity
 from gather.layout import Layout, LogFileRef, discover, is_member_pod, log_kind_of, member_of_pod
 from gather.logparse import BASE_SCHEMA, KindFrames, LineStats, conform, event_schema, excerpts, parse_file
 from gather.metrics import SCHEMA as METRICS_SCHEMA
@@ -80,6 +81,7 @@ class Bundle:
     skipped: int = 0  # archive members not unpacked because they cannot hold etcd data
     sources: dict[str, LogSource] = field(default_factory=dict)
     platform: Platform = field(default_factory=Platform)  # installer pods, revisions, Kubernetes events
+    identity: Identity = field(default_factory=Identity)  # which cluster: OpenShift's and etcd's cluster IDs
     catalogue: Catalogue = field(default_factory=default_catalogue)
     # lines already read back for quoting: file, line, excerpt
     _quoted: pl.DataFrame = field(
@@ -475,6 +477,10 @@ def load_bundle(
         [(p, layout.rel(p)) for p in layout.node_event_files],
     )
     problems += platform.problems
+    identity = read_identity(
+        layout.clusterversion, layout.rel(layout.clusterversion) if layout.clusterversion else None, info
+    )
+    problems += identity.problems
 
     frames, files, sources = _read_logs(layout, catalogue, opened.scratch, progress, prefetch)
     kind_events = _assemble(frames, catalogue)
@@ -514,6 +520,7 @@ def load_bundle(
         skipped=opened.skipped,
         sources=sources,
         platform=platform,
+        identity=identity,
         catalogue=catalogue,
     )
     # The bundle quotes its lines later (excerpts): it keeps the unpacked files until it is gone.

@@ -82,6 +82,7 @@ class EtcdInfo:
     files: dict[str, str] = field(default_factory=dict)  # name -> state: ok | empty | missing | invalid
     problems: list[str] = field(default_factory=list)
     raw: dict[str, object] = field(default_factory=dict)
+    cluster_ids: list[int] = field(default_factory=list)  # every response header's cluster_id
 
 
 def exact_int(value: object) -> int | None:
@@ -137,6 +138,9 @@ def _load(path: Path, info: EtcdInfo) -> object | None:
 
 
 def _members(data: object, info: EtcdInfo) -> None:
+    header = data.get("header") if isinstance(data, dict) else None
+    if isinstance(header, dict) and exact_int(header.get("cluster_id")) is not None:
+        info.cluster_ids.append(exact_int(header.get("cluster_id")))
     items = data.get("members") if isinstance(data, dict) else None
     if not isinstance(items, list):
         info.problems.append("etcd_info/member_list.json has no members array")
@@ -169,6 +173,8 @@ def _status(data: object, info: EtcdInfo) -> None:
             continue
         st = item["Status"]
         header = st.get("header") if isinstance(st.get("header"), dict) else {}
+        if exact_int(header.get("cluster_id")) is not None:
+            info.cluster_ids.append(exact_int(header.get("cluster_id")))
         info.status.append(
             EndpointStatus(
                 endpoint=str(item.get("Endpoint", "")),

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
+from gather.identity import CLUSTERVERSION_FILES, is_clusterversion
+
 # Pods in openshift-etcd that are not etcd members.
 NOT_MEMBER_PODS = re.compile(
     r"^etcd-(guard|quorum-guard|installer|revision-pruner|operator)-|^(installer|revision-pruner|etcd-guard|etcd-quorum-guard)-"
@@ -56,6 +58,7 @@ class Layout:
     timestamp_file: Path | None = None
     manifest: Path | None = None
     pod_list_yaml: Path | None = None
+    clusterversion: Path | None = None  # OpenShift's ClusterVersion: the cluster's ID (gather/identity.py)
     # what OpenShift did to etcd (gather/platform.py): installer and etcd pod YAML, the etcd namespaces'
     # events, and the default namespace's (node reboots)
     platform_pod_yamls: list[Path] = field(default_factory=list)
@@ -131,7 +134,7 @@ def may_hold_etcd_data(rel: str) -> bool:
     dirs, name = parts[:-1], parts[-1]
     if "etcd_info" in dirs or "openshift-etcd" in dirs or name in BUNDLE_FILE_NAMES or name.endswith(".prom"):
         return True
-    if _is_event_file(dirs, name):
+    if _is_event_file(dirs, name) or is_clusterversion(dirs, name):
         return True
     return any(d == "pods" and is_member_pod(pod) for d, pod in pairwise(dirs))
 
@@ -158,6 +161,10 @@ def discover(root: Path) -> Layout:
             layout.etcd_info_candidates.append(here)
         if "bundle.json" in filenames and layout.manifest is None and regular_file(here / "bundle.json"):
             layout.manifest = here / "bundle.json"
+        for name in CLUSTERVERSION_FILES:  # version.yaml, the object itself, before an older List
+            found = name in filenames and is_clusterversion(list(here.parts), name) and regular_file(here / name)
+            if found and (layout.clusterversion is None or name == "version.yaml"):
+                layout.clusterversion = here / name
         if "timestamp" in filenames and regular_file(here / "timestamp"):
             timestamps.append(here / "timestamp")
         if (

@@ -149,6 +149,9 @@ run "$ROOT/namespaces/$NAMESPACE/core/events.yaml" "$OC" get events -n "$NAMESPA
 run "$ROOT/namespaces/openshift-etcd-operator/core/events.yaml" "$OC" get events -n openshift-etcd-operator -o yaml
 mkdir -p "$ROOT/cluster-scoped-resources/config.openshift.io/clusteroperators"
 run "$ROOT/cluster-scoped-resources/config.openshift.io/clusteroperators/etcd.yaml" "$OC" get clusteroperator etcd -o yaml
+# the cluster's identity (spec.clusterID), as must-gather keeps it: compare warns across two clusters
+mkdir -p "$ROOT/cluster-scoped-resources/config.openshift.io/clusterversions"
+run "$ROOT/cluster-scoped-resources/config.openshift.io/clusterversions/version.yaml" "$OC" get clusterversion version -o yaml
 
 OC_VERSION=$("$OC" version --client 2>/dev/null | head -n1 || true)
 run "$WORK/clusterversion.txt" "$OC" get clusterversion version -o jsonpath='{.status.desired.version}'

@@ -39,3 +39,33 @@ def fresh_lab_bundle(tmp_path_factory):
             print(f"NOTE: disk faults skipped on this machine: {line}")
     (archive,) = out.glob("etcd-bundle-*.tar.gz")
     return archive, out / "ground_truth.jsonl"
+
+
+@pytest.fixture(scope="session")
+def fresh_lab_pair(tmp_path_factory):
+    """Run scripts/lab/pair.py (one real cluster collected twice, healthy then with a follower's disk
+    throttled) and return (before archive, after archive, ground_truth.jsonl).
+
+    ETCD_PERF_FRESH_PAIR=DIR reuses the output of an earlier `pair.py DIR`."""
+    reuse = os.environ.get("ETCD_PERF_FRESH_PAIR")
+    if reuse:
+        out = Path(reuse)
+    else:
+        etcd = os.environ.get("LAB_ETCD") or shutil.which("etcd")
+        etcdctl = os.environ.get("LAB_ETCDCTL") or shutil.which("etcdctl")
+        if not (etcd and etcdctl):
+            pytest.skip("needs etcd and etcdctl (Debian: etcd-server etcd-client)")
+        if os.geteuid() != 0:
+            pytest.skip("needs root: one member's disk is slowed through a loop device and its throttle")
+        out = tmp_path_factory.mktemp("pair")
+        r = subprocess.run(
+            [sys.executable, str(REPO / "scripts" / "lab" / "pair.py"), str(out), "--etcd", etcd, "--etcdctl", etcdctl],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        print(r.stdout)
+        assert r.returncode == 0, r.stderr[-3000:]
+    (before,) = (out / "before").glob("etcd-bundle-*.tar.gz")
+    (after,) = (out / "after").glob("etcd-bundle-*.tar.gz")
+    return before, after, out / "ground_truth.jsonl"

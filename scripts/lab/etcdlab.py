@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -156,6 +157,7 @@ def start_cluster(
     (lab / "data").mkdir(exist_ok=True)
     ports = free_ports(3 * members)
     state = {
+        "cluster_uuid": str(uuid.uuid4()),  # what OpenShift's ClusterVersion calls spec.clusterID
         "etcd": etcd,
         "etcdctl": etcdctl,
         "quota": quota,
