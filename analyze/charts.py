@@ -175,3 +175,34 @@ def overlay_chart(title: str, ylabel: str, series: list[tuple[str, list[tuple[st
         )
         parts.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{color}"/>' for x, y in coords)
     return _svg(title, parts + _legend([label for label, _ in rel]))
+
+
+def trend_chart(title: str, ylabel: str, series: dict[str, list[tuple[str, float]]], marks: list[str]) -> str:
+    """A KPI over a cluster's bundles: one line per member against collection time; dashed marks at the
+    change points."""
+    pts = [(_t(ts), v) for s in series.values() for ts, v in s if v is not None]
+    if not pts:
+        return ""
+    t0, t1 = min(t for t, _ in pts), max(t for t, _ in pts)
+    if t1 <= t0:
+        t1 = t0 + 60
+    ymax = max(v for _, v in pts) or 1.0
+    parts = _axes(t0, t1, round(ymax, 3), ylabel)
+    names = sorted(series)
+    for i, name in enumerate(names):
+        coords = [(_x(_t(ts), t0, t1), _y(v, ymax)) for ts, v in series[name] if v is not None]
+        if not coords:
+            continue
+        color = PALETTE[i % len(PALETTE)]
+        parts.append(
+            f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in coords)}" fill="none" '
+            f'stroke="{color}" stroke-width="2"/>'
+        )
+        parts.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{color}"/>' for x, y in coords)
+    for ts in marks:
+        x = _x(_t(ts), t0, t1)
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{HEIGHT - BOTTOM}" stroke="#000" stroke-dasharray="3,3">'
+            f"<title>change point: {escape(ts)}</title></line>"
+        )
+    return _svg(title, parts + _legend(names))

@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 from analyze import api
 from analyze.api import Options
 from analyze.model import TOOL_VERSION
-from analyze.outputs import COMPARE_NAMES, analysis_id, check_output_dir
+from analyze.outputs import COMPARE_NAMES, HISTORY_NAMES, analysis_id, check_output_dir, write_outputs
 from analyze.progress import Progress
 from analyze.redact import Redactor
 from analyze.render import render_json, render_markdown, render_text
@@ -192,6 +192,80 @@ def compare(
         sys.stdout.write(f"\nReports: {output}\n")
     sys.stdout.flush()
     return result.exit_code
+
+
+@app.command()
+def ingest(
+    bundles: Annotated[list[Path] | None, typer.Argument(help="bundles (directories or archives)")] = None,
+    store: Annotated[Path, typer.Option(help="the Parquet store to add them to")] = Path(".work/etcd-store"),
+    from_list: Annotated[Path | None, typer.Option(help="a file with one bundle path per line")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="address of an existing Dask scheduler (default: a LocalCluster here)")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="LocalCluster worker processes (default: one per core)")] = None,
+    duration: Annotated[str, typer.Option(help="minutes before each bundle's collection to analyse, or 'all'")] = "15",
+    thresholds: Annotated[Path | None, typer.Option(help="YAML file overriding rule thresholds by rule id")] = None,
+    max_bytes: Annotated[int, typer.Option(help="cap on bytes unpacked from an archive")] = DEFAULT_MAX_BYTES,
+    max_members: Annotated[int, typer.Option(help="cap on files unpacked from an archive")] = DEFAULT_MAX_MEMBERS,
+) -> int:
+    """Analyse many bundles in parallel on Dask distributed into a Parquet store (idempotent); exit 0 when
+    every bundle was analysed or already stored, 1 when some could not be analysed (stored as failed)."""
+    from analyze.fleet.ingest import bundle_paths
+    from analyze.fleet.ingest import ingest as run_ingest
+
+    paths = bundle_paths(bundles or [], from_list)
+    if not paths:
+        raise BundleError("ingest: no bundles given (arguments or --from-list)")
+    options = Options(duration=duration, thresholds=thresholds, max_bytes=max_bytes, max_members=max_members)
+    options.rules()
+    summary = run_ingest(paths, store, options, scheduler, workers, progress=sys.stderr.isatty())
+    for r in summary.results:
+        if r["status"] == "failed":
+            print(f"failed: {r['path']}: {r['error']}", file=sys.stderr)
+    print(summary.line())
+    return 1 if summary.failed else 0
+
+
+class HistoryFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command()
+def history(
+    store: Annotated[Path, typer.Option(help="the Parquet store ingest wrote")] = Path(".work/etcd-store"),
+    cluster: Annotated[str | None, typer.Option(help="one cluster: its OpenShift or etcd cluster ID, or name")] = None,
+    fmt: Annotated[HistoryFormat, typer.Option("--format", help="what stdout carries")] = HistoryFormat.text,
+    export_html: Annotated[bool, typer.Option("--export-html", help="also write history.html")] = False,
+    output: Annotated[Path | None, typer.Option(help="output directory (default .work/etcd-history/<cluster>)")] = None,
+) -> int:
+    """A cluster's etcd over its bundles: KPI series and their change points, capacity forecast, elections
+    and rollouts per day, recurring findings."""
+    from analyze.fleet import report as history_report
+    from analyze.fleet.history import history as build_history
+
+    if output is not None:
+        check_output_dir(output, HISTORY_NAMES)
+    h = build_history(store, cluster)
+    files = {
+        "history.json": history_report.render_json(h),
+        "history.txt": history_report.render_text(h).encode(),
+        "history.md": history_report.render_markdown(h).encode(),
+    }
+    if export_html:
+        files["history.html"] = history_report.render_html(h).encode()
+    output = output or Path(".work") / "etcd-history" / (cluster or "all")
+    write_outputs(output, files, HISTORY_NAMES)
+    if fmt is HistoryFormat.json:
+        sys.stdout.buffer.write(files["history.json"])
+    elif fmt is HistoryFormat.markdown:
+        sys.stdout.buffer.write(files["history.md"])
+    else:
+        sys.stdout.buffer.write(files["history.txt"])
+        sys.stdout.write(f"Reports: {output}\n")
+    sys.stdout.flush()
+    return 0
 
 
 def _fail(message: str) -> None:

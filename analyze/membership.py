@@ -25,7 +25,13 @@ def membership_problems(bundle: Bundle) -> list[str]:
     leaders = sorted({format(s.leader, "x") for s in info.status if s.leader})
     if info.status and len(leaders) != 1:
         problems.append(f"endpoint status reports {len(leaders)} different leaders: {', '.join(leaders) or 'none'}")
-    missing = missing_from_status(bundle)
+    # a member whose health check failed too did not answer in time (a stalled disk, an overloaded member):
+    # it is unresponsive, which its health finding reports, not a disagreement between the sources
+    unhealthy = {h.endpoint.rstrip("/") for h in info.health if h.health is False}
+    unresponsive = {
+        m.name or format(m.id, "x") for m in info.members if any(u.rstrip("/") in unhealthy for u in m.client_urls)
+    }
+    missing = [m for m in missing_from_status(bundle) if m not in unresponsive]
     # an endpoint status that was read but lists nobody leaves every member unaccounted for
     if missing and (info.status or info.files.get("endpoint_status.json") == "ok"):
         problems.append(f"members missing from endpoint status: {', '.join(missing)}")

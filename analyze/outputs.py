@@ -196,6 +196,7 @@ REPORT_NAMES = (
 
 
 COMPARE_NAMES = frozenset({"compare.json", "compare.txt", "compare.md", "compare.junit.xml", "compare.html"})
+HISTORY_NAMES = frozenset({"history.json", "history.txt", "history.md", "history.html"})
 
 
 def check_output_dir(directory: Path, ours: frozenset[str] | None = None) -> None:
@@ -206,7 +207,7 @@ def check_output_dir(directory: Path, ours: frozenset[str] | None = None) -> Non
     if directory.is_symlink() or not directory.is_dir():
         raise BundleError(f"--output {directory}: not a directory; give a new or empty directory")
     ours = ours if ours is not None else frozenset({*REPORT_NAMES, *DETAIL_KINDS})
-    what = "a comparison" if ours == COMPARE_NAMES else "an analysis"
+    what = {COMPARE_NAMES: "a comparison", HISTORY_NAMES: "a history"}.get(ours, "an analysis")
     foreign = sorted(p.name for p in directory.iterdir() if p.name not in ours or p.is_symlink() or not p.is_file())
     if foreign:
         raise BundleError(

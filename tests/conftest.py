@@ -69,3 +69,38 @@ def fresh_lab_pair(tmp_path_factory):
     (before,) = (out / "before").glob("etcd-bundle-*.tar.gz")
     (after,) = (out / "after").glob("etcd-bundle-*.tar.gz")
     return before, after, out / "ground_truth.jsonl"
+
+
+@pytest.fixture(scope="session")
+def fresh_lab_series(tmp_path_factory):
+    """Run scripts/lab/series.py (20 bundles of one real cluster, a follower's disk throttled from the
+    10th on) and return (archives in order, ground_truth.jsonl). ETCD_PERF_FRESH_SERIES=DIR reuses one."""
+    reuse = os.environ.get("ETCD_PERF_FRESH_SERIES")
+    if reuse:
+        out = Path(reuse)
+    else:
+        etcd = os.environ.get("LAB_ETCD") or shutil.which("etcd")
+        etcdctl = os.environ.get("LAB_ETCDCTL") or shutil.which("etcdctl")
+        if not (etcd and etcdctl):
+            pytest.skip("needs etcd and etcdctl (Debian: etcd-server etcd-client)")
+        if os.geteuid() != 0:
+            pytest.skip("needs root: one member's disk is slowed through a loop device and its throttle")
+        out = tmp_path_factory.mktemp("series")
+        r = subprocess.run(
+            [
+                sys.executable,
+                str(REPO / "scripts" / "lab" / "series.py"),
+                str(out),
+                "--etcd",
+                etcd,
+                "--etcdctl",
+                etcdctl,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        print(r.stdout)
+        assert r.returncode == 0, r.stderr[-3000:]
+    archives = sorted((out / "bundles").glob("*-etcd-bundle-*.tar.gz"))
+    return archives, out / "ground_truth.jsonl"

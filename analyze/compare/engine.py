@@ -669,3 +669,38 @@ def compare(base: dict, cand: dict, base_label: str, cand_label: str, settings: 
 
 def mirror(verdict: str) -> str:
     return MIRROR[verdict]
+
+
+def kpi_values(analysis: dict, settings: Settings | None = None) -> list[dict]:
+    """Each compare KPI's value in one analysis, per member (or for the cluster): the series history draws
+    over many bundles, read the way compare reads each side."""
+    settings = settings or default_settings()
+    cluster = _cluster_values(analysis)
+    members = sorted(analysis.get("members") or [], key=lambda m: (str(m.get("name")), str(m.get("id"))))
+    rows = []
+    for kpi in settings.kpis:
+        targets = (
+            [(None, cluster)]
+            if kpi.scope == "cluster"
+            else [(m.get("name"), _side_member_values(analysis, m)) for m in members]
+        )
+        for member, values in targets:
+            if kpi.kind in ("histogram", "minute"):
+                field = f"{kpi.quantile}_ms" if kpi.kind == "histogram" else "worst_minute_p99_ms"
+                value = _number((values.get(kpi.path) or {}).get(field))
+            elif kpi.kind == "rate":
+                count, hours = _number(_get(values, kpi.path)), float(values.get("_hours") or 0.0)
+                value = count / hours if count is not None and hours > 0 else None
+            else:
+                value = _number(_get(values, kpi.path))
+            rows.append(
+                {
+                    "member": member,
+                    "kpi": kpi.id,
+                    "name": kpi.name,
+                    "unit": kpi.unit,
+                    "subsystem": kpi.subsystem,
+                    "value": value,
+                }
+            )
+    return rows

@@ -1,0 +1,263 @@
+"""A cluster's history over its bundles in the store (time = each bundle's collection time).
+
+- every compare KPI as a series per member, with its change points (``changepoint``: E-divisive means),
+  each step stated with the compare engine's verdict between the bundles on either side of it, so a
+  step is named only with what the two bundles' measurements resolve;
+- capacity: DB size and in-use growth per day by least squares over the bundles, and when the quota is
+  reached at that rate (the etcd mixin's ``etcdExcessiveDatabaseGrowth`` and ``predict_linear`` idea,
+  over bundles instead of scrapes);
+- elections (unplanned and planned) and rollouts per day of window, and findings that recur.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import polars as pl
+
+from analyze.compare.engine import compare, default_settings
+from analyze.fleet import store as st
+from analyze.fleet.changepoint import change_points
+from analyze.model import TOOL_VERSION
+from gather.errors import BundleError
+
+SCHEMA = "etcd-perf/history/v1"
+KINDS = {k.id: k.kind for k in default_settings().kpis}
+RESOLVED = ("regressed", "improved")
+DAY_S = 86_400.0
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if t else None
+
+
+def _slope_per_day(times: list[datetime], values: list[float]) -> float | None:
+    """Least-squares slope, units per day (``predict_linear``'s fit, over bundles)."""
+    pts = [(t.timestamp() / DAY_S, v) for t, v in zip(times, values, strict=True) if v is not None]
+    if len(pts) < 2:
+        return None
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    if sxx <= 0:
+        return None
+    return sum((x - mx) * (y - my) for x, y in pts) / sxx
+
+
+def _capacity(members: pl.DataFrame) -> list[dict]:
+    out = []
+    for (member,), rows in members.sort("collected_at").group_by("member", maintain_order=True):
+        times = rows["collected_at"].to_list()
+        sizes = rows["db_size_bytes"].to_list()
+        in_use = rows["db_in_use_bytes"].to_list()
+        growth = _slope_per_day(times, sizes)
+        growth_in_use = _slope_per_day(times, in_use)
+        quota = next((q for q in reversed(rows["db_quota_bytes"].to_list()) if q), None)
+        last = next((s for s in reversed(sizes) if s is not None), None)
+        days = None
+        when = None
+        if growth and growth > 0 and quota and last is not None:
+            days = max((quota - last) / growth, 0.0)
+            when = _iso(times[-1] + timedelta(days=days))
+        out.append(
+            {
+                "member": member,
+                "bundles": rows.height,
+                "first": _iso(times[0]),
+                "last": _iso(times[-1]),
+                "db_size_bytes_first": sizes[0],
+                "db_size_bytes_last": last,
+                "db_size_growth_bytes_per_day": growth,
+                "db_in_use_growth_bytes_per_day": growth_in_use,
+                "quota_bytes": quota,
+                "days_to_quota": days,
+                "quota_reached_at": when,
+            }
+        )
+    return out
+
+
+def _step_verdict(analyses: dict[str, dict], before: str, after: str, member: str | None, kpi: str) -> str | None:
+    a, b = analyses.get(before), analyses.get(after)
+    if a is None or b is None:
+        return None
+    c = compare(a, b, before, after)
+    row = next((r for r in c["kpis"] if r["kpi"] == kpi and r["member"] == member), None)
+    return row["verdict"] if row else None
+
+
+def _series(measures: pl.DataFrame, bundles: pl.DataFrame, analyses: dict[str, dict], min_size: int) -> list[dict]:
+    order = bundles.select("bundle_id", "collected_at").sort("collected_at", "bundle_id")
+    out = []
+    keyed = measures.with_columns(pl.col("member").fill_null(""))
+    for (member, kpi), rows in keyed.sort("kpi", "member").group_by("member", "kpi", maintain_order=True):
+        rows = order.join(rows.drop("collected_at"), on="bundle_id", how="left")
+        pts = [
+            {"bundle_id": b, "collected_at": _iso(t), "value": v}
+            for b, t, v in rows.select("bundle_id", "collected_at", "value").iter_rows()
+        ]
+        known = [p for p in pts if p["value"] is not None]
+        steps = []
+        kind = KINDS.get(kpi)
+        # sizes and percentages trend by nature (a DB grows): their history is the capacity forecast
+        detect = kind in ("histogram", "minute", "rate")
+        for cp in change_points([p["value"] for p in known], min_size=min_size) if detect else []:
+            left, right = known[: cp.index], known[cp.index :]
+            before, after = left[-1], right[0]
+            steps.append(
+                {
+                    "at": after["collected_at"],
+                    "bundle_before": before["bundle_id"],
+                    "bundle_after": after["bundle_id"],
+                    "mean_before": sum(p["value"] for p in left) / len(left),
+                    "mean_after": sum(p["value"] for p in right) / len(right),
+                    "p_value": cp.p_value,
+                    "verdict": _step_verdict(analyses, before["bundle_id"], after["bundle_id"], member or None, kpi),
+                }
+            )
+        first = rows.row(0, named=True) if rows.height else {}
+        meta = measures.filter(pl.col("kpi") == kpi).row(0, named=True)
+        out.append(
+            {
+                "member": member or None,
+                "kpi": kpi,
+                "name": meta["name"],
+                "unit": meta["unit"],
+                "subsystem": meta["subsystem"],
+                "points": pts,
+                "change_points": steps,
+            }
+        )
+        del first
+    return out
+
+
+def _activity(bundles: pl.DataFrame, elections: pl.DataFrame, rollouts: pl.DataFrame) -> tuple[list[dict], dict]:
+    rows = []
+    total_days = 0.0
+    totals = {"unplanned": 0, "planned": 0, "rollouts": 0}
+    for b in bundles.sort("collected_at", "bundle_id").iter_rows(named=True):
+        e = elections.filter((pl.col("bundle_id") == b["bundle_id"]) & pl.col("in_window"))
+        unplanned = e.filter(~pl.col("planned")).height
+        planned = e.filter(pl.col("planned")).height
+        ro = rollouts.filter(pl.col("bundle_id") == b["bundle_id"]).height
+        days = (
+            (b["window_end"] - b["window_start"]).total_seconds() / DAY_S
+            if b["window_end"] and b["window_start"]
+            else None
+        )
+        if days:
+            total_days += days
+            totals["unplanned"] += unplanned
+            totals["planned"] += planned
+            totals["rollouts"] += ro
+        rows.append(
+            {
+                "bundle_id": b["bundle_id"],
+                "collected_at": _iso(b["collected_at"]),
+                "window_hours": days * 24 if days else None,
+                "elections_unplanned": unplanned,
+                "elections_planned": planned,
+                "rollouts": ro,
+            }
+        )
+    per_day = {
+        "window_days": total_days,
+        "elections_unplanned_per_day": totals["unplanned"] / total_days if total_days else None,
+        "elections_planned_per_day": totals["planned"] / total_days if total_days else None,
+        "rollouts_per_day": totals["rollouts"] / total_days if total_days else None,
+    }
+    return rows, per_day
+
+
+def _recurring(findings: pl.DataFrame) -> list[dict]:
+    if findings.height == 0:
+        return []
+    g = (
+        findings.with_columns(rank=pl.col("severity").replace_strict(SEVERITY_RANK, default=-1))
+        .group_by("finding", "member")
+        .agg(
+            pl.col("bundle_id").n_unique().alias("bundles"),
+            pl.col("collected_at").min().alias("first"),
+            pl.col("collected_at").max().alias("last"),
+            pl.col("severity").sort_by("rank").last().alias("worst"),
+            pl.col("message").sort_by("collected_at").last().alias("last_message"),
+        )
+        .filter(pl.col("bundles") >= 2)
+        .sort(["bundles", "finding", "member"], descending=[True, False, False], nulls_last=True)
+    )
+    return [{**r, "first": _iso(r["first"]), "last": _iso(r["last"])} for r in g.iter_rows(named=True)]
+
+
+def history(store: Path, cluster: str | None = None, min_size: int = 3) -> dict:
+    """The history of every cluster in the store (or of ``cluster``: its key, OpenShift or etcd cluster ID)."""
+    store = Path(store)
+    if not (store / "bundles").is_dir():
+        raise BundleError(f"--store {store}: not an etcd-perf store (no bundles/ in it)")
+    bundles_all = st.scan(store, "bundles").collect()
+    failed = bundles_all.filter(pl.col("status") != "ok")
+    ok = bundles_all.filter(pl.col("status") == "ok")
+    if cluster is not None:
+        ok = ok.filter(
+            (pl.col("cluster_key") == cluster)
+            | (pl.col("openshift_cluster_id") == cluster)
+            | (pl.col("etcd_cluster_id") == cluster)
+            | (pl.col("cluster_name") == cluster)
+        )
+        if ok.height == 0:
+            raise BundleError(f"--cluster {cluster}: no analysed bundle of that cluster in {store}")
+    tables = {t: st.scan(store, t).collect() for t in ("members", "measures", "findings", "elections", "rollouts")}
+    analyses_frame = st.scan(store, "analyses").collect()
+    clusters = []
+    for (key,), b in ok.sort("cluster_key").group_by("cluster_key", maintain_order=True):
+        ids = b["bundle_id"].to_list()
+        sub = {t: f.filter(pl.col("bundle_id").is_in(ids)) for t, f in tables.items()}
+        analyses = {
+            bid: orjson.loads(text)
+            for bid, text in analyses_frame.filter(pl.col("bundle_id").is_in(ids))
+            .select("bundle_id", "analysis")
+            .iter_rows()
+        }
+        series = _series(sub["measures"], b, analyses, min_size)
+        activity, per_day = _activity(b, sub["elections"], sub["rollouts"])
+        last = b.sort("collected_at").row(-1, named=True)
+        change = sorted(
+            (
+                {"member": s["member"], "kpi": s["kpi"], "name": s["name"], "unit": s["unit"], **cp}
+                for s in series
+                for cp in s["change_points"]
+            ),
+            key=lambda x: (x["at"] or "", x["member"] or "", x["kpi"]),
+        )
+        clusters.append(
+            {
+                "cluster": key,
+                "name": last["cluster_name"],
+                "openshift_cluster_id": last["openshift_cluster_id"],
+                "etcd_cluster_id": last["etcd_cluster_id"],
+                "bundles": b.height,
+                "first": _iso(b["collected_at"].min()),
+                "last": _iso(b["collected_at"].max()),
+                "latest_status": last["health"],
+                "series": series,
+                # a change point the compare engine resolves between the bundles either side is a step;
+                # the others are within what those two bundles' measurements can tell apart
+                "steps": [s for s in change if s["verdict"] in RESOLVED],
+                "unresolved_change_points": [s for s in change if s["verdict"] not in RESOLVED],
+                "capacity": _capacity(sub["members"]),
+                "activity": activity,
+                "per_day": per_day,
+                "recurring_findings": _recurring(sub["findings"]),
+            }
+        )
+    return {
+        "schema": SCHEMA,
+        "tool": {"name": "etcd-perf", "version": TOOL_VERSION},
+        "store": str(store),
+        "cluster_filter": cluster,
+        "failed_bundles": [{"path": r["path"], "error": r["error"]} for r in failed.sort("path").iter_rows(named=True)],
+        "clusters": clusters,
+    }
