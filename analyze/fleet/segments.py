@@ -1,0 +1,129 @@
+"""The bundles on either side of a change point, pooled, judged by the compare engine.
+
+A change point in a series of bundles is stated with compare's verdict between the bundles either side
+of it. One bundle against the next says little when each covers a few minutes (three slow fsyncs against
+none is Poisson noise), so each side's bundles are pooled first, the way the measurement adds up:
+
+- logged counts: the counts and the hours of log summed over the side's bundles;
+- histograms measured over each bundle's window (a Prometheus dump): the windows' bucket counts summed,
+  and the side's quantile computed from the pooled buckets (``histogram_quantile``);
+- histograms from single scrapes (cumulative since the member started): the side's own observations are
+  the difference of the cumulative buckets across it (none are lost between bundles); where a counter went
+  down (the member restarted) the two bundles next to the change point are compared instead;
+- sizes and percentages: the last bundle before the change against the first after it.
+
+The pooled sides then go through ``engine.judge``, so a step is named only with what the measurements on
+both sides resolve.
+"""
+
+from __future__ import annotations
+
+import math
+
+from analyze.compare import effect
+from analyze.compare.engine import CompareKpi, Settings, _buckets, _cluster_values, _get, _side_member_values, judge
+
+SINCE_START = "metrics (single scrape: since member start)"
+
+
+def _values(analysis: dict, kpi: CompareKpi, member: str | None) -> dict | None:
+    if kpi.scope == "cluster":
+        return _cluster_values(analysis)
+    m = next((m for m in analysis.get("members") or [] if m.get("name") == member), None)
+    return _side_member_values(analysis, m) if m is not None else None
+
+
+def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
+    """Prometheus' ``histogram_quantile`` of cumulative (le, count) buckets, in the buckets' unit."""
+    if len(buckets) < 2 or not math.isinf(buckets[-1][0]):
+        return None
+    counts, top = [], 0.0
+    for _, c in buckets:
+        top = max(top, c)
+        counts.append(top)
+    total = counts[-1]
+    if total <= 0:
+        return None
+    rank = q * total
+    for i, (le, c) in enumerate(zip([b[0] for b in buckets], counts, strict=True)):
+        if i == len(buckets) - 1:
+            return buckets[-2][0]
+        if c >= rank:
+            lower, before = (0.0, 0.0) if i == 0 else (buckets[i - 1][0], counts[i - 1])
+            if i == 0 and le <= 0:
+                return le
+            return lower + (le - lower) * ((rank - before) / (c - before)) if c > before else le
+    return None
+
+
+def _with_buckets(template: dict, kpi: CompareKpi, buckets: list[tuple[float, float]]) -> dict:
+    q = {"p50": 0.5, "p90": 0.9, "p99": 0.99}.get(kpi.quantile, 0.99)
+    value = histogram_quantile(q, buckets)
+    node = {
+        "buckets": [{"le": "+Inf" if math.isinf(le) else f"{le:g}", "count": c} for le, c in buckets],
+        "source": "metrics",
+        f"{kpi.quantile}_ms": None if value is None else value * 1000.0,
+        "worst_minute_p99_ms": None if value is None else value * 1000.0,
+    }
+    return {**template, kpi.path: node}
+
+
+def _summed(rows: list[list[tuple[float, float]]], sign: list[int]) -> list[tuple[float, float]] | None:
+    bounds = [le for le, _ in rows[0]]
+    if any([le for le, _ in r] != bounds for r in rows):
+        return None
+    out = [(le, sum(s * r[i][1] for s, r in zip(sign, rows, strict=True))) for i, le in enumerate(bounds)]
+    return out if all(c >= -1e-6 for _, c in out) else None
+
+
+def _pool_histograms(kpi: CompareKpi, left: list[dict], right: list[dict]) -> tuple[dict, dict] | None:
+    hists = [[(v.get(kpi.path) or {}) for v in side] for side in (left, right)]
+    sources = {h.get("source") for side in hists for h in side}
+    if kpi.kind == "minute":  # the worst minute of a side is its worst bundle's worst minute
+        return None
+    if sources == {"metrics"}:
+        pooled = [_summed([_buckets(h.get("buckets")) for h in side], [1] * len(side)) for side in hists]
+    elif sources == {SINCE_START}:
+        b = [[_buckets(h.get("buckets")) for h in side] for side in hists]
+        first_left, last_left, last_right = b[0][0], b[0][-1], b[1][-1]
+        pooled = [
+            _summed([last_left, first_left], [1, -1]) if len(b[0]) > 1 else last_left,
+            _summed([last_right, last_left], [1, -1]),
+        ]
+    else:
+        return None
+    if pooled[0] is None or pooled[1] is None or not effect.total(pooled[0]) or not effect.total(pooled[1]):
+        return None
+    return _with_buckets(left[-1], kpi, pooled[0]), _with_buckets(right[0], kpi, pooled[1])
+
+
+def _pool_rate(kpi: CompareKpi, side: list[dict]) -> dict:
+    total = sum(float(_get(v, kpi.path) or 0.0) for v in side)
+    hours = sum(float(v.get("_hours") or 0.0) for v in side)
+    node: dict = {"_hours": hours}
+    cursor = node
+    parts = kpi.path.split(".")
+    for p in parts[:-1]:
+        cursor = cursor.setdefault(p, {})
+    cursor[parts[-1]] = total
+    return node
+
+
+def segment_verdict(
+    kpi: CompareKpi, member: str | None, left: list[dict], right: list[dict], settings: Settings
+) -> tuple[str, dict]:
+    """compare's verdict between two runs of bundles (their analyses, in time order)."""
+    lv = [v for v in (_values(a, kpi, member) for a in left) if v is not None]
+    rv = [v for v in (_values(a, kpi, member) for a in right) if v is not None]
+    if not lv or not rv:
+        return effect.NOT_COMPARABLE, {"reason": "the member is not in the bundles on a side"}
+    if kpi.kind == "rate":
+        sides = (_pool_rate(kpi, lv), _pool_rate(kpi, rv))
+        how = "pooled"
+    elif kpi.kind in ("histogram", "minute"):
+        pooled = _pool_histograms(kpi, lv, rv)
+        sides, how = (pooled, "pooled") if pooled is not None else ((lv[-1], rv[0]), "adjacent")
+    else:
+        sides, how = (lv[-1], rv[0]), "adjacent"
+    _, _, verdict, detail = judge(kpi, sides[0], sides[1], settings)
+    return verdict, {**detail, "pooled": how, "bundles": [len(lv), len(rv)]}
