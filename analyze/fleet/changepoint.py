@@ -50,7 +50,7 @@ def _best_split(z: list[float], min_size: int) -> tuple[int, float]:
         e_xx = within_x / (m * (m - 1) / 2) if m > 1 else 0.0
         e_yy = within_y / (k * (k - 1) / 2) if k > 1 else 0.0
         q = (m * k / (m + k)) * (e_xy - e_xx - e_yy)
-        if q > best_q + 1e-12:
+        if best_t < 0 or q > best_q + 1e-9 * abs(best_q):  # relative: the same split in any unit
             best_t, best_q = t, q
     return best_t, best_q
 
@@ -75,7 +75,7 @@ def change_points(
         for _ in range(permutations):
             shuffled = z[:]
             rng.shuffle(shuffled)
-            if _best_split(shuffled, min_size)[1] >= q - 1e-12:
+            if _best_split(shuffled, min_size)[1] >= q - 1e-9 * abs(q):  # relative: any unit
                 reach += 1
         p = (reach + 1) / (permutations + 1)
         if p > p_value:
