@@ -22,6 +22,10 @@ def test_wheel_analyses_the_embedded_sample_outside_the_checkout(tmp_path):
         "gather/messages.yaml",
         "analyze/rules.yaml",
         "analyze/templates/report.html.j2",
+        "analyze/templates/compare.html.j2",
+        "analyze/templates/history.html.j2",
+        "analyze/compare/engine.py",
+        "analyze/fleet/store.py",
         "etcd_perf_sample/etcd_info/member_list.json",
     } <= names
     assert any(n.startswith("etcd_perf_sample/namespaces/") and n.endswith("current.log") for n in names)
@@ -57,3 +61,14 @@ def test_wheel_analyses_the_embedded_sample_outside_the_checkout(tmp_path):
     )
     assert r.returncode == 2, r.stderr
     assert '"path": "sample"' in r.stdout
+    (work / "a").mkdir()
+    (work / "a" / "analysis.json").write_text(r.stdout)
+    r = subprocess.run(
+        [str(env_dir / "bin" / "etcd-perf"), "compare", "a", "a/analysis.json", "--format", "json"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert '"verdict": "unchanged"' in r.stdout
