@@ -28,7 +28,7 @@ import polars as pl
 
 from gather.archive import OpenedBundle
 from gather.catalogue import Catalogue, default_catalogue
-from gather.etcd_info import EtcdInfo, read_etcd_info
+from gather.etcd_info import EtcdInfo, add_status_failures, read_etcd_info
 from gather.identity import Identity, read_identity
 from gather.layout import Layout, LogFileRef, discover, is_member_pod, log_kind_of, member_of_pod
 from gather.logparse import BASE_SCHEMA, KindFrames, LineStats, conform, event_schema, excerpts, parse_file
@@ -467,6 +467,11 @@ def load_bundle(
     problems = list(opened.problems)
     manifest = _read_manifest(layout, problems)
     info = read_etcd_info(layout.etcd_info)
+    if manifest:  # what the collection itself recorded: etcdctl's stderr names endpoints that did not answer
+        commands = manifest.get("commands") if isinstance(manifest.get("commands"), list) else []
+        add_status_failures(
+            info, [c["stderr"] for c in commands if isinstance(c, dict) and isinstance(c.get("stderr"), str)]
+        )
     if layout.etcd_info is not None:
         info.problems = [p.replace("etcd_info/", layout.rel(layout.etcd_info) + "/", 1) for p in info.problems]
     pods = {name: spec for name, spec in _pod_specs(layout, problems).items() if is_member_pod(name)}

@@ -287,3 +287,19 @@ def read_etcd_info(directory: Path | None) -> EtcdInfo:
     if text_counts.is_file() and not text_counts.is_symlink():
         _object_counts_text(text_counts, info)
     return info
+
+
+# etcdctl's own words when one endpoint of ``endpoint status --cluster`` does not answer
+STATUS_FAILED = re.compile(r"Failed to get the status of endpoint (\S+) \(([^)\n]*)\)")
+
+
+def add_status_failures(info: EtcdInfo, stderr_texts: list[str]) -> None:
+    """Endpoints etcdctl could not get the status of, from the collection's record of its stderr (a collect
+    bundle's ``bundle.json``): each is an unhealthy endpoint with that error, unless a health check of it
+    is in the bundle already. A member too slow to answer is unresponsive, not missing from the cluster."""
+    known = {h.endpoint.rstrip("/") for h in info.health}
+    for text in stderr_texts:
+        for url, error in STATUS_FAILED.findall(text):
+            if url.rstrip("/") not in known:
+                info.health.append(EndpointHealth(url, False, None, f"endpoint status failed: {error}"))
+                known.add(url.rstrip("/"))

@@ -336,3 +336,13 @@ def test_a_member_too_slow_to_answer_endpoint_status_is_not_a_membership_inconsi
     assert ("member_unhealthy", "master-0") in ids
     assert "membership_inconsistent" not in {i for i, _ in ids}
     assert a["consistency"]["missing_from_endpoint_status"] == ["master-0"]  # still shown, as data
+
+
+def test_a_member_whose_status_failed_with_no_health_check_is_unresponsive_too():
+    """Another CI pair: the health check never ran (etcdctl could not fetch the member list); the collection
+    recorded etcdctl's own words for the status that failed, and that is what says master-1 did not answer."""
+    bundle = REPO / "tests" / "data" / "lab-3.5.16-status-failed-health-not-run" / "bundle.tar.gz"
+    a = api.analyze_bundle(bundle, OPTIONS).data
+    unhealthy = next(f for f in a["findings"] if f["id"] == "member_unhealthy")
+    assert unhealthy["member"] == "master-1" and "context deadline exceeded" in unhealthy["message"]
+    assert "membership_inconsistent" not in {f["id"] for f in a["findings"]}

@@ -211,7 +211,7 @@ def test_a_lab_series_ingested_on_a_local_cluster_has_its_step_and_its_growth(fr
     bad = hostile(tmp_path)
     summary = ingest([str(a) for a in archives] + [str(b) for b in bad], store, options, workers=2)
     assert (summary.analysed, summary.failed) == (len(archives), len(bad)), summary.results
-    for a in archives[:: max(len(archives) // 5, 1)]:
+    for a in archives:
         assert_stored_as_analysed(store, a, options)
 
     h = history(store)
