@@ -7,6 +7,7 @@ is not listed) the cluster is not what it looks like, and a report that said HEA
 from __future__ import annotations
 
 from gather.bundle import Bundle
+from gather.etcd_info import is_local_socket
 
 
 def member_pods(bundle: Bundle) -> set[str]:
@@ -27,9 +28,12 @@ def membership_problems(bundle: Bundle) -> list[str]:
         problems.append(f"endpoint status reports {len(leaders)} different leaders: {', '.join(leaders) or 'none'}")
     # a member whose health check failed too did not answer in time (a stalled disk, an overloaded member):
     # it is unresponsive, which its health finding reports, not a disagreement between the sources
-    unhealthy = {h.endpoint.rstrip("/") for h in info.health if h.health is False}
+    # (etcd's local unixs:// listener fails every check from the must-gather pod: it says nothing of the member)
+    unhealthy = {h.endpoint.rstrip("/") for h in info.health if h.health is False and not is_local_socket(h.endpoint)}
     unresponsive = {
-        m.name or format(m.id, "x") for m in info.members if any(u.rstrip("/") in unhealthy for u in m.client_urls)
+        m.name or format(m.id, "x")
+        for m in info.members
+        if any(u.rstrip("/") in unhealthy for u in m.client_urls if not is_local_socket(u))
     }
     missing = [m for m in missing_from_status(bundle) if m not in unresponsive]
     # an endpoint status that was read but lists nobody leaves every member unaccounted for

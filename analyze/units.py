@@ -47,11 +47,18 @@ def fmt_value(value: object, unit: str) -> str:
         return fmt_bytes(float(value))
     if unit == "pct":
         return f"{float(value):.1f} %"
+    if unit == "per hour":  # a logged count over the hours of log that held it
+        return f"{float(value):.3g}/h" if value else "0/h"
     if unit == "bool":
         return "yes" if value else "no"
     if isinstance(value, float) and not value.is_integer():
         return f"{value:.3g}"
     return f"{int(value)}" if isinstance(value, (int, float)) else str(value)
+
+
+def fmt_cell(value: object, unit: str) -> str:
+    """A table cell or a comparison's side: ``-`` where there is no value (the row says why)."""
+    return "-" if value is None else fmt_value(value, unit)
 
 
 def fmt_span(first: datetime, last: datetime) -> str:

@@ -300,6 +300,6 @@ def add_status_failures(info: EtcdInfo, stderr_texts: list[str]) -> None:
     known = {h.endpoint.rstrip("/") for h in info.health}
     for text in stderr_texts:
         for url, error in STATUS_FAILED.findall(text):
-            if url.rstrip("/") not in known:
+            if url.rstrip("/") not in known and not is_local_socket(url):
                 info.health.append(EndpointHealth(url, False, None, f"endpoint status failed: {error}"))
                 known.add(url.rstrip("/"))

@@ -11,6 +11,17 @@ import pytest
 from tests.factory import REPO
 
 
+def lab_binaries(root: bool = False) -> tuple[str, str]:
+    """The etcd and etcdctl the lab runs (LAB_ETCD / LAB_ETCDCTL, else the installed ones), or a skip."""
+    etcd = os.environ.get("LAB_ETCD") or shutil.which("etcd")
+    etcdctl = os.environ.get("LAB_ETCDCTL") or shutil.which("etcdctl")
+    if not (etcd and etcdctl):
+        pytest.skip("needs etcd and etcdctl (Debian: etcd-server etcd-client)")
+    if root and os.geteuid() != 0:
+        pytest.skip("needs root: one member's disk is slowed through a loop device and its throttle")
+    return etcd, etcdctl
+
+
 @pytest.fixture(scope="session")
 def fresh_lab_bundle(tmp_path_factory):
     """Run scripts/lab/scenario.py (real etcd, real faults) and return (archive, ground_truth.jsonl).
@@ -21,10 +32,7 @@ def fresh_lab_bundle(tmp_path_factory):
     if reuse:
         (archive,) = Path(reuse).glob("etcd-bundle-*.tar.gz")
         return archive, Path(reuse) / "ground_truth.jsonl"
-    etcd = os.environ.get("LAB_ETCD") or shutil.which("etcd")
-    etcdctl = os.environ.get("LAB_ETCDCTL") or shutil.which("etcdctl")
-    if not (etcd and etcdctl):
-        pytest.skip("needs etcd and etcdctl (Debian: etcd-server etcd-client)")
+    etcd, etcdctl = lab_binaries()
     out = tmp_path_factory.mktemp("scenario")
     r = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "lab" / "scenario.py"), str(out), "--etcd", etcd, "--etcdctl", etcdctl],
@@ -51,12 +59,7 @@ def fresh_lab_pair(tmp_path_factory):
     if reuse:
         out = Path(reuse)
     else:
-        etcd = os.environ.get("LAB_ETCD") or shutil.which("etcd")
-        etcdctl = os.environ.get("LAB_ETCDCTL") or shutil.which("etcdctl")
-        if not (etcd and etcdctl):
-            pytest.skip("needs etcd and etcdctl (Debian: etcd-server etcd-client)")
-        if os.geteuid() != 0:
-            pytest.skip("needs root: one member's disk is slowed through a loop device and its throttle")
+        etcd, etcdctl = lab_binaries(root=True)
         out = tmp_path_factory.mktemp("pair")
         r = subprocess.run(
             [sys.executable, str(REPO / "scripts" / "lab" / "pair.py"), str(out), "--etcd", etcd, "--etcdctl", etcdctl],
@@ -79,12 +82,7 @@ def fresh_lab_series(tmp_path_factory):
     if reuse:
         out = Path(reuse)
     else:
-        etcd = os.environ.get("LAB_ETCD") or shutil.which("etcd")
-        etcdctl = os.environ.get("LAB_ETCDCTL") or shutil.which("etcdctl")
-        if not (etcd and etcdctl):
-            pytest.skip("needs etcd and etcdctl (Debian: etcd-server etcd-client)")
-        if os.geteuid() != 0:
-            pytest.skip("needs root: one member's disk is slowed through a loop device and its throttle")
+        etcd, etcdctl = lab_binaries(root=True)
         out = tmp_path_factory.mktemp("series")
         r = subprocess.run(
             [

@@ -258,25 +258,6 @@ def _t(iso: str) -> float:
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as hst  # noqa: E402
 
-from analyze.fleet.segments import histogram_quantile  # noqa: E402
-from analyze.histograms import histogram_quantiles  # noqa: E402
-
-BOUNDS = [0.001 * 2**k for k in range(14)] + [float("inf")]
-
-
-@settings(max_examples=80, deadline=None)
-@given(hst.lists(hst.integers(0, 5000), min_size=len(BOUNDS), max_size=len(BOUNDS)), hst.sampled_from([0.5, 0.9, 0.99]))
-def test_pooled_quantile_is_prometheus_histogram_quantile(per_bucket, q):
-    """The pooled sides' quantile is the analysis' own (PromQL-equal) histogram_quantile."""
-    cumulative, total = [], 0
-    for le, n in zip(BOUNDS, per_bucket, strict=True):
-        total += n
-        cumulative.append((le, float(total)))
-    frame = pl.DataFrame({"g": ["x"] * len(BOUNDS), "le": BOUNDS, "count": [c for _, c in cumulative]})
-    want = histogram_quantiles(frame, ["g"], [q])["value"][0]
-    got = histogram_quantile(q, cumulative)
-    assert (got is None and want != want) or abs(got - want) <= 1e-9 * max(1.0, abs(want))
-
 
 @settings(max_examples=30, deadline=None)
 @given(

@@ -361,3 +361,17 @@ def test_a_log_that_merely_begins_after_the_election_gives_no_verdict(tmp_path):
     assert cause["cause"] == "unknown" and "do not cover the election" in cause["explanation"]
     assert "not with etcd starting" in cause["explanation"]
     assert not [h for h in a["diagnosis"]["hypotheses"] if h["cause"] == "leader_stall"]
+
+
+def test_a_member_missing_from_endpoint_status_is_not_excused_by_the_unix_socket_failing(tmp_path):
+    """A member that answered no endpoint status is an inconsistency unless its own endpoint failed its
+    check; the unixs:// listener fails the check on every real cluster and excuses nobody."""
+    import json
+
+    root = _without_platform_records(AWS, tmp_path / "aws")
+    (status,) = root.rglob("etcd_info/endpoint_status.json")
+    entries = json.loads(status.read_text())
+    status.write_text(json.dumps([e for e in entries if "10.0.189.142" not in e["Endpoint"]]))
+    a = _analyse(root)
+    assert a["consistency"]["missing_from_endpoint_status"] == ["ip-10-0-189-142.ec2.internal"]
+    assert "membership_inconsistent" in {f["id"] for f in a["findings"]}

@@ -24,8 +24,9 @@ from functools import cache
 from importlib import resources
 
 from analyze.compare import effect
-from analyze.compare.effect import IMPROVED, MIRROR, NOT_COMPARABLE, REGRESSED, UNCHANGED
+from analyze.compare.effect import IMPROVED, NOT_COMPARABLE, REGRESSED, UNCHANGED
 from analyze.model import TOOL_VERSION
+from analyze.units import fmt_cell
 from gather.yamlio import safe_yaml
 
 SCHEMA = "etcd-perf/compare/v1"
@@ -464,26 +465,9 @@ def _severity(status: str | None) -> str:
     return "critical" if status == "critical" else "warning"
 
 
-def _fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "ms":
-        return f"{value / 1000:.3g} s" if value >= 1000 else f"{value:.3g} ms"
-    if unit == "bytes":
-        for u, f in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-            if abs(value) >= f:
-                return f"{value / f:.3g} {u}"
-        return f"{value:.0f} B"
-    if unit == "pct":
-        return f"{value:.1f} %"
-    if unit == "per hour":
-        return f"{value:.3g}/h"
-    return f"{value:.4g}"
-
-
 def kpi_text(row: dict) -> str:
     where = f"{row['member']} " if row["member"] else ""
-    return f"{where}{row['name']} {_fmt(row['baseline'], row['unit'])} → {_fmt(row['candidate'], row['unit'])}"
+    return f"{where}{row['name']} {fmt_cell(row['baseline'], row['unit'])} → {fmt_cell(row['candidate'], row['unit'])}"
 
 
 def _changes(kpis: list[dict], findings: dict, which: str) -> list[dict]:
@@ -665,10 +649,6 @@ def compare(base: dict, cand: dict, base_label: str, cand_label: str, settings: 
             "min_rate_ratio": settings.min_rate_ratio,
         },
     }
-
-
-def mirror(verdict: str) -> str:
-    return MIRROR[verdict]
 
 
 def kpi_values(analysis: dict, settings: Settings | None = None) -> list[dict]:

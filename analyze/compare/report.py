@@ -14,7 +14,7 @@ from markupsafe import Markup
 from analyze.charts import overlay_chart
 from analyze.compare.effect import IMPROVED, NOT_COMPARABLE, REGRESSED, UNCHANGED
 from analyze.render import _environment, clean, md, short_ts, table
-from analyze.units import fmt_value
+from analyze.units import fmt_cell
 
 VERDICT_MARK = {REGRESSED: "REGRESSED", IMPROVED: "IMPROVED", UNCHANGED: "UNCHANGED", NOT_COMPARABLE: "N/A"}
 ORDER = {REGRESSED: 0, IMPROVED: 1, NOT_COMPARABLE: 2, UNCHANGED: 3}
@@ -22,12 +22,7 @@ KPI_HEADERS = ["member", "KPI", "baseline", "candidate", "change", "verdict", "w
 HISTOGRAMS = (("wal_fsync", "WAL fsync"), ("backend_commit", "backend commit"), ("peer_rtt", "peer RTT"))
 
 
-def value(v: float | None, unit: str) -> str:
-    if v is None:
-        return "-"
-    if unit == "per hour":
-        return f"{v:.3g}/h" if v else "0/h"
-    return fmt_value(v, unit)
+value = fmt_cell  # one formatting for every report and message
 
 
 def change_text(row: dict) -> str:
@@ -161,6 +156,19 @@ def _xml_text(s: object) -> str:
     return "".join(ch if ch in "\t\n\r" or ord(ch) >= 0x20 else "\N{REPLACEMENT CHARACTER}" for ch in clean(s))
 
 
+def _case(suite: ET.Element, member: str | None, name: str) -> ET.Element:
+    return ET.SubElement(suite, "testcase", classname=_xml_text(f"etcd.{member or 'cluster'}"), name=_xml_text(name))
+
+
+def _failure(case: ET.Element, message: str, severity: str, text: str) -> None:
+    ET.SubElement(case, "failure", message=_xml_text(message), type=severity).text = _xml_text(text)
+
+
+def _counts(suite: ET.Element, tests: int, failures: int, skipped: int = 0) -> None:
+    for key, n in (("tests", tests), ("failures", failures), ("errors", 0), ("skipped", skipped)):
+        suite.set(key, str(n))
+
+
 def render_junit(c: dict) -> bytes:
     """One testcase per KPI and member, a failure per regression; a testcase per new or escalated finding
     that counts as a regression; a skipped testcase where a KPI is not comparable."""
@@ -175,9 +183,7 @@ def render_junit(c: dict) -> bytes:
         ET.SubElement(props, "property", name="warning", value=_xml_text(w))
     failures = skipped = 0
     for r in c["kpis"]:
-        case = ET.SubElement(
-            kpis, "testcase", classname=_xml_text(f"etcd.{r['member'] or 'cluster'}"), name=_xml_text(r["kpi"])
-        )
+        case = _case(kpis, r["member"], r["kpi"])
         text = (
             f"{r['member'] or 'cluster'} {r['name']}: {value(r['baseline'], r['unit'])} -> "
             f"{value(r['candidate'], r['unit'])} ({change_text(r)}); {why(r)}"
@@ -185,63 +191,30 @@ def render_junit(c: dict) -> bytes:
         if r["verdict"] == REGRESSED:
             failures += 1
             sev = "critical" if r["candidate_status"] == "critical" else "warning"
-            f = ET.SubElement(case, "failure", message=_xml_text(f"regressed ({sev}): {text}"), type=sev)
-            f.text = _xml_text(text)
+            _failure(case, f"regressed ({sev}): {text}", sev, text)
         elif r["verdict"] == NOT_COMPARABLE:
             skipped += 1
             ET.SubElement(case, "skipped", message=_xml_text(r["detail"].get("reason") or "not comparable"))
         else:
-            out = ET.SubElement(case, "system-out")
-            out.text = _xml_text(f"{r['verdict']}: {text}")
+            ET.SubElement(case, "system-out").text = _xml_text(f"{r['verdict']}: {text}")
     if c["warnings"]:
-        err = ET.SubElement(kpis, "system-err")
-        err.text = _xml_text("\n".join(f"WARNING: {w}" for w in c["warnings"]))
-    kpis.set("tests", str(len(c["kpis"])))
-    kpis.set("failures", str(failures))
-    kpis.set("errors", "0")
-    kpis.set("skipped", str(skipped))
+        ET.SubElement(kpis, "system-err").text = _xml_text("\n".join(f"WARNING: {w}" for w in c["warnings"]))
+    _counts(kpis, len(c["kpis"]), failures, skipped)
     found = ET.SubElement(suites, "testsuite", name="etcd-perf compare: findings")
-    n = f_failures = 0
-    for f in c["findings"]["new"]:
-        n += 1
-        case = ET.SubElement(
-            found,
-            "testcase",
-            classname=_xml_text(f"etcd.{f['member'] or 'cluster'}"),
-            name=_xml_text(f"new finding {f['id']}"),
-        )
+    listed = [("new", f) for f in c["findings"]["new"]]
+    listed += [("escalated", f) for f in c["findings"]["persisting"] if f["regression"]]
+    for kind, f in listed:
+        case = _case(found, f["member"], f"{kind} finding {f['id']}")
         if f["regression"]:
-            f_failures += 1
-            fail = ET.SubElement(
-                case,
-                "failure",
-                message=_xml_text(f"new {f['severity']}: {f['candidate']['message']}"),
-                type=f["severity"],
+            message = (
+                f"new {f['severity']}: {f['candidate']['message']}"
+                if kind == "new"
+                else f"escalated {f['baseline_severity']} -> {f['candidate_severity']}"
             )
-            fail.text = _xml_text(f["candidate"]["message"])
-    for f in c["findings"]["persisting"]:
-        if not f["regression"]:
-            continue
-        n += 1
-        f_failures += 1
-        case = ET.SubElement(
-            found,
-            "testcase",
-            classname=_xml_text(f"etcd.{f['member'] or 'cluster'}"),
-            name=_xml_text(f"escalated finding {f['id']}"),
-        )
-        fail = ET.SubElement(
-            case,
-            "failure",
-            message=_xml_text(f"escalated {f['baseline_severity']} -> {f['candidate_severity']}"),
-            type=f["candidate_severity"],
-        )
-        fail.text = _xml_text(f["candidate"]["message"])
-    found.set("tests", str(n))
-    found.set("failures", str(f_failures))
-    found.set("errors", "0")
-    found.set("skipped", "0")
-    suites.set("tests", str(len(c["kpis"]) + n))
+            _failure(case, message, f["candidate"]["severity"], f["candidate"]["message"])
+    f_failures = sum(1 for _, f in listed if f["regression"])
+    _counts(found, len(listed), f_failures)
+    suites.set("tests", str(len(c["kpis"]) + len(listed)))
     suites.set("failures", str(failures + f_failures))
     ET.indent(suites)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="utf-8") + b"\n"

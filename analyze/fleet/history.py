@@ -35,49 +35,46 @@ def _iso(t: datetime | None) -> str | None:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if t else None
 
 
-def _slope_per_day(times: list[datetime], values: list[float]) -> float | None:
-    """Least-squares slope, units per day (``predict_linear``'s fit, over bundles)."""
-    pts = [(t.timestamp() / DAY_S, v) for t, v in zip(times, values, strict=True) if v is not None]
-    if len(pts) < 2:
-        return None
-    mx = sum(x for x, _ in pts) / len(pts)
-    my = sum(y for _, y in pts) / len(pts)
-    sxx = sum((x - mx) ** 2 for x, _ in pts)
-    if sxx <= 0:
-        return None
-    return sum((x - mx) * (y - my) for x, y in pts) / sxx
+def _slope_per_day(value: str) -> pl.Expr:
+    """Least-squares slope of ``value`` against collection time, per day (``predict_linear``'s fit, over
+    bundles); null with fewer than two bundles or no spread in time."""
+    days = pl.col("collected_at").dt.epoch("ms").cast(pl.Float64) / (DAY_S * 1000.0)
+    y = pl.col(value).cast(pl.Float64)
+    known = y.is_not_null()
+    x, y = days.filter(known), y.filter(known)
+    var = x.var()
+    return pl.when(var > 0).then(pl.cov(x, y) / var).otherwise(None)
 
 
 def _capacity(members: pl.DataFrame) -> list[dict]:
-    out = []
-    for (member,), rows in members.sort("collected_at").group_by("member", maintain_order=True):
-        times = rows["collected_at"].to_list()
-        sizes = rows["db_size_bytes"].to_list()
-        in_use = rows["db_in_use_bytes"].to_list()
-        growth = _slope_per_day(times, sizes)
-        growth_in_use = _slope_per_day(times, in_use)
-        quota = next((q for q in reversed(rows["db_quota_bytes"].to_list()) if q), None)
-        last = next((s for s in reversed(sizes) if s is not None), None)
-        days = None
-        when = None
-        if growth and growth > 0 and quota and last is not None:
-            days = max((quota - last) / growth, 0.0)
-            when = _iso(times[-1] + timedelta(days=days))
-        out.append(
-            {
-                "member": member,
-                "bundles": rows.height,
-                "first": _iso(times[0]),
-                "last": _iso(times[-1]),
-                "db_size_bytes_first": sizes[0],
-                "db_size_bytes_last": last,
-                "db_size_growth_bytes_per_day": growth,
-                "db_in_use_growth_bytes_per_day": growth_in_use,
-                "quota_bytes": quota,
-                "days_to_quota": days,
-                "quota_reached_at": when,
-            }
+    per = (
+        members.sort("collected_at")
+        .group_by("member", maintain_order=True)
+        .agg(
+            pl.len().alias("bundles"),
+            pl.col("collected_at").first().alias("first"),
+            pl.col("collected_at").last().alias("last"),
+            pl.col("db_size_bytes").first().alias("db_size_bytes_first"),
+            pl.col("db_size_bytes").drop_nulls().last().alias("db_size_bytes_last"),
+            _slope_per_day("db_size_bytes").alias("db_size_growth_bytes_per_day"),
+            _slope_per_day("db_in_use_bytes").alias("db_in_use_growth_bytes_per_day"),
+            pl.col("db_quota_bytes").filter(pl.col("db_quota_bytes") > 0).last().alias("quota_bytes"),
         )
+        .with_columns(
+            days_to_quota=pl.when(
+                (pl.col("db_size_growth_bytes_per_day") > 0) & pl.col("quota_bytes").is_not_null()
+            ).then(
+                ((pl.col("quota_bytes") - pl.col("db_size_bytes_last")) / pl.col("db_size_growth_bytes_per_day")).clip(
+                    lower_bound=0.0
+                )
+            )
+        )
+        .sort("member")
+    )
+    out = []
+    for r in per.iter_rows(named=True):
+        when = r["last"] + timedelta(days=r["days_to_quota"]) if r["days_to_quota"] is not None else None
+        out.append({**r, "first": _iso(r["first"]), "last": _iso(r["last"]), "quota_reached_at": _iso(when)})
     return out
 
 
@@ -119,7 +116,6 @@ def _series(measures: pl.DataFrame, bundles: pl.DataFrame, analyses: dict[str, d
                     **_verdict(kpi, member or None, left, right, analyses),
                 }
             )
-        first = rows.row(0, named=True) if rows.height else {}
         meta = measures.filter(pl.col("kpi") == kpi).row(0, named=True)
         out.append(
             {
@@ -132,44 +128,51 @@ def _series(measures: pl.DataFrame, bundles: pl.DataFrame, analyses: dict[str, d
                 "change_points": steps,
             }
         )
-        del first
     return out
 
 
 def _activity(bundles: pl.DataFrame, elections: pl.DataFrame, rollouts: pl.DataFrame) -> tuple[list[dict], dict]:
-    rows = []
-    total_days = 0.0
-    totals = {"unplanned": 0, "planned": 0, "rollouts": 0}
-    for b in bundles.sort("collected_at", "bundle_id").iter_rows(named=True):
-        e = elections.filter((pl.col("bundle_id") == b["bundle_id"]) & pl.col("in_window"))
-        unplanned = e.filter(~pl.col("planned")).height
-        planned = e.filter(pl.col("planned")).height
-        ro = rollouts.filter(pl.col("bundle_id") == b["bundle_id"]).height
-        days = (
-            (b["window_end"] - b["window_start"]).total_seconds() / DAY_S
-            if b["window_end"] and b["window_start"]
-            else None
+    """Elections in each bundle's window (unplanned, planned) and its rollouts; per day over the windows."""
+    counted = (
+        elections.filter(pl.col("in_window"))
+        .group_by("bundle_id")
+        .agg(
+            (~pl.col("planned")).sum().alias("elections_unplanned"), pl.col("planned").sum().alias("elections_planned")
         )
-        if days:
-            total_days += days
-            totals["unplanned"] += unplanned
-            totals["planned"] += planned
-            totals["rollouts"] += ro
-        rows.append(
-            {
-                "bundle_id": b["bundle_id"],
-                "collected_at": _iso(b["collected_at"]),
-                "window_hours": days * 24 if days else None,
-                "elections_unplanned": unplanned,
-                "elections_planned": planned,
-                "rollouts": ro,
-            }
+    )
+    rolled = rollouts.group_by("bundle_id").agg(pl.len().alias("rollouts"))
+    per = (
+        bundles.select("bundle_id", "collected_at", "window_start", "window_end")
+        .join(counted, on="bundle_id", how="left")
+        .join(rolled, on="bundle_id", how="left")
+        .with_columns(
+            pl.col("elections_unplanned", "elections_planned", "rollouts").fill_null(0).cast(pl.Int64),
+            days=(pl.col("window_end") - pl.col("window_start")).dt.total_milliseconds() / (DAY_S * 1000.0),
         )
+        .sort("collected_at", "bundle_id")
+    )
+    timed = per.filter(pl.col("days") > 0)
+    total_days = float(timed["days"].sum())
+
+    def rate(column: str) -> float | None:
+        return float(timed[column].sum()) / total_days if total_days else None
+
+    rows = [
+        {
+            "bundle_id": r["bundle_id"],
+            "collected_at": _iso(r["collected_at"]),
+            "window_hours": r["days"] * 24 if r["days"] else None,
+            "elections_unplanned": r["elections_unplanned"],
+            "elections_planned": r["elections_planned"],
+            "rollouts": r["rollouts"],
+        }
+        for r in per.iter_rows(named=True)
+    ]
     per_day = {
         "window_days": total_days,
-        "elections_unplanned_per_day": totals["unplanned"] / total_days if total_days else None,
-        "elections_planned_per_day": totals["planned"] / total_days if total_days else None,
-        "rollouts_per_day": totals["rollouts"] / total_days if total_days else None,
+        "elections_unplanned_per_day": rate("elections_unplanned"),
+        "elections_planned_per_day": rate("elections_planned"),
+        "rollouts_per_day": rate("rollouts"),
     }
     return rows, per_day
 

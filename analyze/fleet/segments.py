@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import math
 
+import polars as pl
+
 from analyze.compare import effect
 from analyze.compare.engine import CompareKpi, Settings, _buckets, _cluster_values, _get, _side_member_values, judge
+from analyze.histograms import histogram_quantiles
 
 SINCE_START = "metrics (single scrape: since member start)"
 
@@ -34,26 +37,13 @@ def _values(analysis: dict, kpi: CompareKpi, member: str | None) -> dict | None:
 
 
 def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
-    """Prometheus' ``histogram_quantile`` of cumulative (le, count) buckets, in the buckets' unit."""
-    if len(buckets) < 2 or not math.isinf(buckets[-1][0]):
-        return None
-    counts, top = [], 0.0
-    for _, c in buckets:
-        top = max(top, c)
-        counts.append(top)
-    total = counts[-1]
-    if total <= 0:
-        return None
-    rank = q * total
-    for i, (le, c) in enumerate(zip([b[0] for b in buckets], counts, strict=True)):
-        if i == len(buckets) - 1:
-            return buckets[-2][0]
-        if c >= rank:
-            lower, before = (0.0, 0.0) if i == 0 else (buckets[i - 1][0], counts[i - 1])
-            if i == 0 and le <= 0:
-                return le
-            return lower + (le - lower) * ((rank - before) / (c - before)) if c > before else le
-    return None
+    """The analysis' own (PromQL-equal) ``histogram_quantile`` of pooled cumulative (le, count) buckets."""
+    frame = pl.DataFrame(
+        {"g": [0] * len(buckets), "le": [le for le, _ in buckets], "count": [c for _, c in buckets]},
+        schema={"g": pl.Int64, "le": pl.Float64, "count": pl.Float64},
+    )
+    value = histogram_quantiles(frame, ["g"], [q])["value"][0] if buckets else None
+    return None if value is None or value != value else value
 
 
 def _with_buckets(template: dict, kpi: CompareKpi, buckets: list[tuple[float, float]]) -> dict:
