@@ -92,7 +92,8 @@ def _series(measures: pl.DataFrame, bundles: pl.DataFrame, analyses: dict[str, d
     out = []
     keyed = measures.with_columns(pl.col("member").fill_null(""))
     for (member, kpi), rows in keyed.sort("kpi", "member").group_by("member", "kpi", maintain_order=True):
-        rows = order.join(rows.drop("collected_at"), on="bundle_id", how="left")
+        # a join keeps no order unless told: the series is in collection order
+        rows = order.join(rows.drop("collected_at"), on="bundle_id", how="left", maintain_order="left")
         pts = [
             {"bundle_id": b, "collected_at": _iso(t), "value": v}
             for b, t, v in rows.select("bundle_id", "collected_at", "value").iter_rows()
@@ -102,8 +103,12 @@ def _series(measures: pl.DataFrame, bundles: pl.DataFrame, analyses: dict[str, d
         kind = KINDS.get(kpi)
         # sizes and percentages trend by nature (a DB grows): their history is the capacity forecast
         detect = kind in ("histogram", "minute", "rate")
-        for cp in change_points([p["value"] for p in known], min_size=min_size) if detect else []:
-            left, right = known[: cp.index], known[cp.index :]
+        found = change_points([p["value"] for p in known], min_size=min_size) if detect else []
+        # each step is judged between the segments either side of it, as the change points cut the series:
+        # the bundles of an earlier or a later step are not this step's
+        cuts = [0, *(cp.index for cp in found), len(known)]
+        for i, cp in enumerate(found):
+            left, right = known[cuts[i] : cuts[i + 1]], known[cuts[i + 1] : cuts[i + 2]]
             before, after = left[-1], right[0]
             steps.append(
                 {
@@ -230,7 +235,14 @@ def history(store: Path, cluster: str | None = None, min_size: int = 3) -> dict:
         last = b.sort("collected_at").row(-1, named=True)
         change = sorted(
             (
-                {"member": s["member"], "kpi": s["kpi"], "name": s["name"], "unit": s["unit"], **cp}
+                {
+                    "member": s["member"],
+                    "kpi": s["kpi"],
+                    "name": s["name"],
+                    "unit": s["unit"],
+                    "subsystem": s["subsystem"],
+                    **cp,
+                }
                 for s in series
                 for cp in s["change_points"]
             ),
