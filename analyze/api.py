@@ -1,7 +1,7 @@
 """The library: one function analyses a bundle and returns the analysis; the CLI, compare and the batch
 all call it, so a figure means the same wherever it is read.
 
-    from analyze.api import Options, analyze_bundle
+    from etcd_perf.analyze.api import Options, analyze_bundle
     result = analyze_bundle("must-gather.tar.gz", Options(duration="60"))
     result.data["summary"]["headline"], result.exit_code
     result.write("out/", export_html=True)   # the same files `etcd-perf analyze` writes
@@ -20,14 +20,14 @@ from pathlib import Path
 
 import orjson
 
-from analyze.model import build_analysis
-from analyze.outputs import COMPARE_NAMES, DetailAreas, detail_areas, detail_rows, render_all, write_outputs
-from analyze.redact import REDACTED_SOURCE, Redactor, names_of_analysis, names_of_bundle
-from analyze.rules import Rule, apply_overrides, default_rules
-from analyze.window import Window, bundle_window
-from gather.archive import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMBERS, open_bundle
-from gather.bundle import Bundle, Prefetch, load_bundle
-from gather.errors import BundleError
+from etcd_perf.analyze.model import build_analysis
+from etcd_perf.analyze.outputs import COMPARE_NAMES, DetailAreas, detail_areas, detail_rows, render_all, write_outputs
+from etcd_perf.analyze.redact import REDACTED_SOURCE, Redactor, names_of_analysis, names_of_bundle
+from etcd_perf.analyze.rules import Rule, apply_overrides, default_rules
+from etcd_perf.analyze.window import Window, bundle_window
+from etcd_perf.gather.archive import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMBERS, open_bundle
+from etcd_perf.gather.bundle import Bundle, Prefetch, load_bundle
+from etcd_perf.gather.errors import BundleError
 
 ANALYSIS_SCHEMA = "etcd-perf/analysis/v1"
 ANALYSIS_FILE = "analysis.json"
@@ -82,7 +82,7 @@ class Analysis:
 
 def sample_bundle() -> Path:
     """The sample bundle shipped with the package (also inside an installed wheel)."""
-    return Path(str(resources.files("etcd_perf_sample")))
+    return Path(str(resources.files("etcd_perf.sample")))
 
 
 def _etcd_lines(bundle: Bundle) -> int:
@@ -198,7 +198,7 @@ class Comparison:
         return int(self.data["exit_code"])
 
     def files(self, export_html: bool = False) -> dict[str, bytes]:
-        from analyze.compare import report
+        from etcd_perf.analyze.compare import report
 
         files = {
             "compare.json": report.render_json(self.data),
@@ -229,7 +229,7 @@ def compare_paths(
     options: Options = Options(),
 ) -> Comparison:
     """Compare two bundles or earlier analyses of one cluster: what regressed, what improved."""
-    from analyze.compare.engine import compare
+    from etcd_perf.analyze.compare.engine import compare
 
     options.rules()  # a bad thresholds file fails before either bundle is read
     sides = [analysis_of(p, options) for p in (baseline, candidate)]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from analyze.measures import ClusterView
-from gather.bundle import Bundle
+from etcd_perf.analyze.measures import ClusterView
+from etcd_perf.gather.bundle import Bundle
 
 DEFRAG_MIN_FREE_BYTES = 100 * 1024 * 1024  # cluster-etcd-operator defragments at >= 45 % and >= 100 MB
 DEFRAG_MIN_FREE_PCT = 45.0

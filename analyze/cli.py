@@ -23,16 +23,16 @@ try:  # typer 0.29 and later carry their own copy of click; older ones use click
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as click_errors
 
-from analyze import api
-from analyze.api import Options
-from analyze.model import TOOL_VERSION
-from analyze.outputs import COMPARE_NAMES, HISTORY_NAMES, analysis_id, check_output_dir, write_outputs
-from analyze.progress import Progress
-from analyze.redact import Redactor
-from analyze.render import render_json, render_markdown, render_text
-from gather.archive import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMBERS
-from gather.bundle import Bundle
-from gather.errors import BundleError
+from etcd_perf.analyze import api
+from etcd_perf.analyze.api import Options
+from etcd_perf.analyze.model import TOOL_VERSION
+from etcd_perf.analyze.outputs import COMPARE_NAMES, HISTORY_NAMES, analysis_id, check_output_dir, write_outputs
+from etcd_perf.analyze.progress import Progress
+from etcd_perf.analyze.redact import Redactor
+from etcd_perf.analyze.render import render_json, render_markdown, render_text
+from etcd_perf.gather.archive import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMBERS
+from etcd_perf.gather.bundle import Bundle
+from etcd_perf.gather.errors import BundleError
 
 EXIT_UNUSABLE = 3
 
@@ -167,7 +167,7 @@ def compare(
 ) -> int:
     """Compare two bundles (or analyses) of one cluster: exit 0 no regression, 1 a regression, 2 a regression
     into critical, 3 could not compare."""
-    from analyze.compare import report
+    from etcd_perf.analyze.compare import report
 
     options = Options(duration, since, until, thresholds, redact, max_bytes, max_members)
     if output is not None:
@@ -210,8 +210,8 @@ def ingest(
 ) -> int:
     """Analyse many bundles in parallel on Dask distributed into a Parquet store (idempotent); exit 0 when
     every bundle was analysed or already stored, 1 when some could not be analysed (stored as failed)."""
-    from analyze.fleet.ingest import bundle_paths
-    from analyze.fleet.ingest import ingest as run_ingest
+    from etcd_perf.analyze.fleet.ingest import bundle_paths
+    from etcd_perf.analyze.fleet.ingest import ingest as run_ingest
 
     paths = bundle_paths(bundles or [], from_list)
     if not paths:
@@ -242,8 +242,8 @@ def history(
 ) -> int:
     """A cluster's etcd over its bundles: KPI series and their change points, capacity forecast, elections
     and rollouts per day, recurring findings."""
-    from analyze.fleet import report as history_report
-    from analyze.fleet.history import history as build_history
+    from etcd_perf.analyze.fleet import report as history_report
+    from etcd_perf.analyze.fleet.history import history as build_history
 
     if output is not None:
         check_output_dir(output, HISTORY_NAMES)

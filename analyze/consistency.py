@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from analyze.measures import ClusterView
-from analyze.membership import member_pods, membership_problems, missing_from_status
-from gather.bundle import Bundle
-from gather.etcd_info import is_local_socket
+from etcd_perf.analyze.measures import ClusterView
+from etcd_perf.analyze.membership import member_pods, membership_problems, missing_from_status
+from etcd_perf.gather.bundle import Bundle
+from etcd_perf.gather.etcd_info import is_local_socket
 
 LOCAL_SOCKET_NOTE = (
     "unix-socket endpoints are etcd's local listener, which etcdctl in the must-gather pod cannot reach: "

@@ -12,11 +12,11 @@ from datetime import timedelta
 
 import polars as pl
 
-from analyze.elections import DISK_NEAR, fsync_spans, paused_through
-from analyze.measures import ClusterView, MemberView
-from analyze.rules import Rule, default_rules
-from analyze.units import fmt_span, fmt_value
-from gather.bundle import Bundle
+from etcd_perf.analyze.elections import DISK_NEAR, fsync_spans, paused_through
+from etcd_perf.analyze.measures import ClusterView, MemberView
+from etcd_perf.analyze.rules import Rule, default_rules
+from etcd_perf.analyze.units import fmt_span, fmt_value
+from etcd_perf.gather.bundle import Bundle
 
 CAUSE_BEFORE = timedelta(seconds=30)  # what the old leader logged this long before an election
 CAUSE_AFTER = timedelta(seconds=10)  # a stopped process logs its late heartbeats after it resumes

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from analyze.measures import ClusterView, MemberView, in_window
-from analyze.metric_measures import COUNTERS, HISTOGRAMS
-from analyze.rules import SEVERITY_RANK, Rule
-from analyze.units import fmt_value, unit_of
-from analyze.window import Window
-from gather.bundle import Bundle
+from etcd_perf.analyze.measures import ClusterView, MemberView, in_window
+from etcd_perf.analyze.metric_measures import COUNTERS, HISTOGRAMS
+from etcd_perf.analyze.rules import SEVERITY_RANK, Rule
+from etcd_perf.analyze.units import fmt_value, unit_of
+from etcd_perf.analyze.window import Window
+from etcd_perf.gather.bundle import Bundle
 
 EVIDENCE_LINES = 5
 EVIDENCE_LINES_CLUSTER = 10

@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from analyze import metric_measures
-from analyze.elections import DISK_NEAR, LEADER_KINDS, Election, election_timeline, frozen_fsyncs
-from analyze.membership import membership_problems
-from analyze.rollouts import (
+from etcd_perf.analyze import metric_measures
+from etcd_perf.analyze.elections import DISK_NEAR, LEADER_KINDS, Election, election_timeline, frozen_fsyncs
+from etcd_perf.analyze.membership import membership_problems
+from etcd_perf.analyze.rollouts import (
     Outage,
     Rollout,
     build_outages,
@@ -24,11 +24,11 @@ from analyze.rollouts import (
     outage_of_restart,
     platform_rules,
 )
-from analyze.stats import per_member
-from analyze.units import fmt_span, fmt_value
-from analyze.window import Window
-from gather.bundle import Bundle
-from gather.etcd_info import EndpointHealth, EndpointStatus, is_local_socket
+from etcd_perf.analyze.stats import per_member
+from etcd_perf.analyze.units import fmt_span, fmt_value
+from etcd_perf.analyze.window import Window
+from etcd_perf.gather.bundle import Bundle
+from etcd_perf.gather.etcd_info import EndpointHealth, EndpointStatus, is_local_socket
 
 NETWORK_KINDS = ["peer_unhealthy", "message_dropped", "stream_lost", "peer_inactive"]
 # Signals that only metrics can give; the logs never carry them (see the catalogue's notes).

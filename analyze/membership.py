@@ -6,8 +6,8 @@ is not listed) the cluster is not what it looks like, and a report that said HEA
 
 from __future__ import annotations
 
-from gather.bundle import Bundle
-from gather.etcd_info import is_local_socket
+from etcd_perf.gather.bundle import Bundle
+from etcd_perf.gather.etcd_info import is_local_socket
 
 
 def member_pods(bundle: Bundle) -> set[str]:

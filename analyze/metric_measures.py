@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from analyze.histograms import histogram_quantiles, increases
-from analyze.window import Window
+from etcd_perf.analyze.histograms import histogram_quantiles, increases
+from etcd_perf.analyze.window import Window
 
 HISTOGRAMS = {
     "wal_fsync": "etcd_disk_wal_fsync_duration_seconds_bucket",

@@ -11,19 +11,19 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from analyze import timeline
-from analyze.capacity import capacity
-from analyze.consistency import consistency
-from analyze.diagnosis import diagnose, election_causes
-from analyze.findings import EXCERPT_CHARS, Finding, evaluate
-from analyze.measures import ClusterView, MemberView, in_window, measure, within
-from analyze.requests import attribution
-from analyze.rollouts import notable_events
-from analyze.rules import Rule
-from analyze.traces import decompose
-from analyze.units import fmt_value
-from analyze.window import Window
-from gather.bundle import Bundle
+from etcd_perf.analyze import timeline
+from etcd_perf.analyze.capacity import capacity
+from etcd_perf.analyze.consistency import consistency
+from etcd_perf.analyze.diagnosis import diagnose, election_causes
+from etcd_perf.analyze.findings import EXCERPT_CHARS, Finding, evaluate
+from etcd_perf.analyze.measures import ClusterView, MemberView, in_window, measure, within
+from etcd_perf.analyze.requests import attribution
+from etcd_perf.analyze.rollouts import notable_events
+from etcd_perf.analyze.rules import Rule
+from etcd_perf.analyze.traces import decompose
+from etcd_perf.analyze.units import fmt_value
+from etcd_perf.analyze.window import Window
+from etcd_perf.gather.bundle import Bundle
 
 SCHEMA = "etcd-perf/analysis/v1"
 TOOL_VERSION = "0.1.0"

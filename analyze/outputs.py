@@ -15,12 +15,12 @@ from pathlib import Path
 import orjson
 import polars as pl
 
-from analyze.measures import in_window
-from analyze.redact import Redactor
-from analyze.render import render_html, render_json, render_markdown, render_text
-from analyze.window import Window
-from gather.bundle import Bundle
-from gather.errors import BundleError
+from etcd_perf.analyze.measures import in_window
+from etcd_perf.analyze.redact import Redactor
+from etcd_perf.analyze.render import render_html, render_json, render_markdown, render_text
+from etcd_perf.analyze.window import Window
+from etcd_perf.gather.bundle import Bundle
+from etcd_perf.gather.errors import BundleError
 
 DETAIL_LINES = 20_000
 DETAIL_KINDS = {

@@ -19,7 +19,7 @@ import hashlib
 import re
 from urllib.parse import urlsplit
 
-from gather.bundle import Bundle
+from etcd_perf.gather.bundle import Bundle
 
 IPV4 = r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])"
 H16 = r"[0-9A-Fa-f]{1,4}"

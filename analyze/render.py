@@ -13,7 +13,7 @@ from importlib import resources
 import orjson
 from jinja2 import Environment, FunctionLoader, StrictUndefined, select_autoescape
 
-from analyze.units import fmt_value
+from etcd_perf.analyze.units import fmt_value
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x1b]")
 MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
@@ -259,7 +259,7 @@ def capacity_rows(analysis: dict) -> list[list[str]]:
 
 
 def _template_source(name: str) -> str:
-    return resources.files("analyze").joinpath("templates", name).read_text(encoding="utf-8")
+    return resources.files("etcd_perf.analyze").joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def _environment(autoescape: bool) -> Environment:
@@ -322,7 +322,7 @@ def matrix(analysis: dict) -> tuple[list[str], list[tuple[str, list[str]]]]:
 def render_html(analysis: dict) -> str:
     from markupsafe import Markup
 
-    from analyze.charts import latency_chart, slow_events_chart
+    from etcd_perf.analyze.charts import latency_chart, slow_events_chart
 
     charts = [
         slow_events_chart(analysis),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from analyze.stats import summary_exprs
+from etcd_perf.analyze.stats import summary_exprs
 
 KEY = r'key:\\?"([^"\\]*)'
 RANGE_END = r'range_end:\\?"'

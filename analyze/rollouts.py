@@ -22,8 +22,8 @@ from importlib import resources
 
 import polars as pl
 
-from gather.bundle import Bundle
-from gather.yamlio import safe_yaml
+from etcd_perf.gather.bundle import Bundle
+from etcd_perf.gather.yamlio import safe_yaml
 
 ROLES = ("trigger", "target", "installed", "stopped", "ready", "unhealthy", "down", "booted")
 EVIDENCE_ITEMS = 8
@@ -78,7 +78,7 @@ def parse_platform_rules(data: dict) -> PlatformRules:
 
 @cache
 def platform_rules() -> PlatformRules:
-    text = resources.files("analyze").joinpath("rules.yaml").read_text(encoding="utf-8")
+    text = resources.files("etcd_perf.analyze").joinpath("rules.yaml").read_text(encoding="utf-8")
     return parse_platform_rules(safe_yaml(text)["platform"])
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from gather.errors import BundleError
-from gather.yamlio import safe_yaml
+from etcd_perf.gather.errors import BundleError
+from etcd_perf.gather.yamlio import safe_yaml
 
 SEVERITIES = ("info", "warning", "critical")
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
@@ -140,7 +140,7 @@ def _guard(guard: object, where: str) -> dict | None:
 
 @cache
 def default_rules() -> tuple[Rule, ...]:
-    text = resources.files("analyze").joinpath("rules.yaml").read_text(encoding="utf-8")
+    text = resources.files("etcd_perf.analyze").joinpath("rules.yaml").read_text(encoding="utf-8")
     data = safe_yaml(text)
     return tuple(_rule(e, f"rules.yaml entry {i}") for i, e in enumerate(data["rules"]))
 

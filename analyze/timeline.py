@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from analyze.measures import in_window, within
-from analyze.window import Window
+from etcd_perf.analyze.measures import in_window, within
+from etcd_perf.analyze.window import Window
 
 CATEGORIES = {
     "slow": ["wal_fsync_slow", "apply_slow", "heartbeat_slow", "readindex_slow", "readindex_timeout"],

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from gather.durations import duration_ms
-from gather.logparse import json_unescape
+from etcd_perf.gather.durations import duration_ms
+from etcd_perf.gather.logparse import json_unescape
 
 # "trace[N] '<step>' <fields> (duration: <d>)". A step may hold an apostrophe ("get key's previous
 # created_revision and leaseID"): the step ends at the quote that a space follows.

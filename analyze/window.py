@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from gather.bundle import Bundle
-from gather.errors import BundleError
+from etcd_perf.gather.bundle import Bundle
+from etcd_perf.gather.errors import BundleError
 
 
 @dataclass(frozen=True)

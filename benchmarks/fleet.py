@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from analyze.fleet.ingest import ingest  # noqa: E402
+from etcd_perf.analyze.fleet.ingest import ingest  # noqa: E402
 
 REAL = sorted((REPO / "tests" / "data" / "real").glob("*.tar.xz"))
 WORK = REPO / ".work" / "bench" / "fleet"

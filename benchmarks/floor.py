@@ -25,8 +25,8 @@ from pathlib import Path
 
 import polars as pl
 
-from gather.catalogue import default_catalogue
-from gather.logparse import ZAP_MSG, _prefix_ts
+from etcd_perf.gather.catalogue import default_catalogue
+from etcd_perf.gather.logparse import ZAP_MSG, _prefix_ts
 
 
 def stages(needles: str) -> dict[str, object]:

@@ -88,7 +88,7 @@ def corpus_archive(work: Path, out: Path) -> Path:
 
 def etcd_perf_cmd(bundle: Path, output: Path) -> list[str]:
     return [
-        sys.executable, "-c", "from analyze.cli import main; main()", "analyze", str(bundle),
+        sys.executable, "-c", "from etcd_perf.analyze.cli import main; main()", "analyze", str(bundle),
         "--duration", "all", "--format", "json", "--verbose", "--output", str(output),
     ]  # fmt: skip
 

@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from gather.errors import BundleError
-from gather.layout import log_kind_of, may_hold_etcd_data
-from gather.sanitize import BLOCK, clean, save_cleaning
+from etcd_perf.gather.errors import BundleError
+from etcd_perf.gather.layout import log_kind_of, may_hold_etcd_data
+from etcd_perf.gather.sanitize import BLOCK, clean, save_cleaning
 
 # what an archive may unpack to: etcd's part of a must-gather is megabytes (logs are cleaned on the way, a
 # metrics dump is hundreds of MB at most); a laptop's temporary directory holds a few GiB to spare

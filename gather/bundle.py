@@ -26,17 +26,17 @@ from urllib.parse import urlsplit
 
 import polars as pl
 
-from gather.archive import OpenedBundle
-from gather.catalogue import Catalogue, default_catalogue
-from gather.etcd_info import EtcdInfo, add_status_failures, read_etcd_info
-from gather.identity import Identity, read_identity
-from gather.layout import Layout, LogFileRef, discover, is_member_pod, log_kind_of, member_of_pod
-from gather.logparse import BASE_SCHEMA, KindFrames, LineStats, conform, event_schema, excerpts, parse_file
-from gather.metrics import SCHEMA as METRICS_SCHEMA
-from gather.metrics import MetricsFile, find_metric_files, read_metrics_file
-from gather.platform import Platform, read_platform
-from gather.podspec import PodSpec, read_pod_list, read_pod_spec
-from gather.sanitize import BLOCK, Cleaning, LineMap, clean, file_blocks, load_cleaning, needs_cleaning
+from etcd_perf.gather.archive import OpenedBundle
+from etcd_perf.gather.catalogue import Catalogue, default_catalogue
+from etcd_perf.gather.etcd_info import EtcdInfo, add_status_failures, read_etcd_info
+from etcd_perf.gather.identity import Identity, read_identity
+from etcd_perf.gather.layout import Layout, LogFileRef, discover, is_member_pod, log_kind_of, member_of_pod
+from etcd_perf.gather.logparse import BASE_SCHEMA, KindFrames, LineStats, conform, event_schema, excerpts, parse_file
+from etcd_perf.gather.metrics import SCHEMA as METRICS_SCHEMA
+from etcd_perf.gather.metrics import MetricsFile, find_metric_files, read_metrics_file
+from etcd_perf.gather.platform import Platform, read_platform
+from etcd_perf.gather.podspec import PodSpec, read_pod_list, read_pod_spec
+from etcd_perf.gather.sanitize import BLOCK, Cleaning, LineMap, clean, file_blocks, load_cleaning, needs_cleaning
 
 CRI_TAGGED = re.compile(rb"^\S+ (?:stdout|stderr) [FP] ")
 TIMESTAMP_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(\.\d+)? ([+-]\d{4})")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from gather.yamlio import safe_yaml
+from etcd_perf.gather.yamlio import safe_yaml
 
 FIELD_TYPES: dict[str, pl.DataType] = {
     "duration": pl.Float64(),
@@ -135,5 +135,5 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
 
 @cache
 def default_catalogue() -> Catalogue:
-    text = resources.files("gather").joinpath("messages.yaml").read_text(encoding="utf-8")
+    text = resources.files("etcd_perf.gather").joinpath("messages.yaml").read_text(encoding="utf-8")
     return parse_catalogue(safe_yaml(text))

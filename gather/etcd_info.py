@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from gather.durations import duration_ms
+from etcd_perf.gather.durations import duration_ms
 
 ALARM_NAMES = {0: "NONE", 1: "NOSPACE", 2: "CORRUPT"}
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from gather.etcd_info import EtcdInfo
-from gather.yamlio import safe_yaml
+from etcd_perf.gather.etcd_info import EtcdInfo
+from etcd_perf.gather.yamlio import safe_yaml
 
 MAX_CLUSTERVERSION_BYTES = 8 * 1024 * 1024
 CLUSTERVERSION_FILES = ("version.yaml", "clusterversions.yaml")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
-from gather.identity import CLUSTERVERSION_FILES, is_clusterversion
+from etcd_perf.gather.identity import CLUSTERVERSION_FILES, is_clusterversion
 
 # Pods in openshift-etcd that are not etcd members.
 NOT_MEMBER_PODS = re.compile(

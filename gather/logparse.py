@@ -19,9 +19,9 @@ from pathlib import Path
 
 import polars as pl
 
-from gather.catalogue import Catalogue, MessageRule
-from gather.durations import duration_ms
-from gather.timestamps import DT, capnslog_ts, iso_ts, raft_stdlib_ts
+from etcd_perf.gather.catalogue import Catalogue, MessageRule
+from etcd_perf.gather.durations import duration_ms
+from etcd_perf.gather.timestamps import DT, capnslog_ts, iso_ts, raft_stdlib_ts
 
 # `oc logs --timestamps` / must-gather prefix (RFC3339Nano) and raw CRI-O files (stream + F|P tag).
 KUBELET_PREFIX = r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)) (?:(?:stdout|stderr) ([FP]) )?"

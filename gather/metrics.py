@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from gather.layout import METRIC_FILE_NAMES
+from etcd_perf.gather.layout import METRIC_FILE_NAMES
 
 SAMPLE_LINE = r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+(\S+))?\s*$"
 LABELS = {

@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from gather.yamlio import LOADER, check_depth
+from etcd_perf.gather.yamlio import LOADER, check_depth
 
 INSTALLER_POD = re.compile(r"^installer-(?P<revision>\d+)-(?P<node>.+)$")
 # files larger than this are not read (a whole-cluster events.yaml is a few MB; a bigger one is not ours)

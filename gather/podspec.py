@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from gather.yamlio import safe_yaml
+from etcd_perf.gather.yamlio import safe_yaml
 
 TUNING_ENV = (
     "ETCD_HEARTBEAT_INTERVAL",

@@ -10,13 +10,13 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analyze.model import build_analysis
-from analyze.outputs import detail_areas, detail_rows, render_all
-from analyze.redact import Redactor
-from analyze.rules import default_rules
-from analyze.window import bundle_window
-from gather.archive import open_bundle
-from gather.bundle import load_bundle
+from etcd_perf.analyze.model import build_analysis
+from etcd_perf.analyze.outputs import detail_areas, detail_rows, render_all
+from etcd_perf.analyze.redact import Redactor
+from etcd_perf.analyze.rules import default_rules
+from etcd_perf.analyze.window import bundle_window
+from etcd_perf.gather.archive import open_bundle
+from etcd_perf.gather.bundle import load_bundle
 from tests import real_lines as R
 from tests.factory import make_must_gather
 

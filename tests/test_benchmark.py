@@ -56,8 +56,8 @@ BYTES_PER_EVENT = 220
 
 def test_events_are_held_narrow(tmp_path):
     from benchmarks import corpus
-    from gather.archive import open_bundle
-    from gather.bundle import load_bundle
+    from etcd_perf.gather.archive import open_bundle
+    from etcd_perf.gather.bundle import load_bundle
 
     corpus.build(tmp_path / "c", 4)
     with open_bundle(tmp_path / "c") as opened:

@@ -23,9 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gather import sanitize
-from gather.catalogue import default_catalogue
-from gather.logparse import parse_file
+from etcd_perf.gather import sanitize
+from etcd_perf.gather.catalogue import default_catalogue
+from etcd_perf.gather.logparse import parse_file
 from tests.factory import REPO, SAMPLE
 
 RSS_BUDGET_KB = 1024 * 1024  # 1 GiB
@@ -206,7 +206,7 @@ def _analyse(archive: Path, out: Path) -> tuple[int, float, int, str, str]:
     return _run(
         sys.executable,
         "-m",
-        "analyze.cli",
+        "etcd_perf.analyze.cli",
         "analyze",
         str(archive),
         "--duration",
@@ -311,8 +311,8 @@ def test_real_lines_among_giant_lines_nul_runs_and_empty_lines_give_the_same_eve
 def test_unpacking_stops_before_the_disk_fills_and_says_so(built, monkeypatch):
     """Free space in the temporary directory never falls below the margin: past it, unpacking stops with a
     note, and what was unpacked is analysed (here the margin is raised past any disk's free space)."""
-    from gather import archive
-    from gather.bundle import load_bundle
+    from etcd_perf.gather import archive
+    from etcd_perf.gather.bundle import load_bundle
 
     monkeypatch.setattr(archive, "DISK_MARGIN_BYTES", 1 << 60)
     monkeypatch.setattr(archive, "DISK_CHECK_EVERY", 1)
@@ -324,7 +324,7 @@ def test_unpacking_stops_before_the_disk_fills_and_says_so(built, monkeypatch):
 
 
 def test_the_default_unpack_cap_fits_a_laptop():
-    from gather import archive
+    from etcd_perf.gather import archive
 
     assert archive.DEFAULT_MAX_BYTES <= 4 << 30 and archive.DISK_MARGIN_BYTES >= 1 << 30
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from analyze.cli import main
-from gather.archive import open_bundle
-from gather.bundle import load_bundle
-from gather.errors import BundleError
+from etcd_perf.analyze.cli import main
+from etcd_perf.gather.archive import open_bundle
+from etcd_perf.gather.bundle import load_bundle
+from etcd_perf.gather.errors import BundleError
 from tests import real_lines as R
 from tests.factory import SAMPLE, SHARED_LAB_35, make_must_gather
 

@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from gather import logparse
-from gather.catalogue import default_catalogue
-from gather.logparse import parse_file, wide_events
+from etcd_perf.gather import logparse
+from etcd_perf.gather.catalogue import default_catalogue
+from etcd_perf.gather.logparse import parse_file, wide_events
 
 LAB = Path(__file__).parent / "data" / "shared-lab-3.5.16" / "namespaces" / "openshift-etcd" / "pods"
 LOGS = sorted(LAB.glob("etcd-*/etcd/etcd/logs/*.log"))

@@ -8,14 +8,18 @@ import sys
 
 import pytest
 
-from analyze.model import TOOL_VERSION
+from etcd_perf.analyze.model import TOOL_VERSION
 from tests import real_lines as R
 from tests.factory import SAMPLE, make_must_gather
 
 
 def run(*args, cwd=None):
     return subprocess.run(
-        [sys.executable, "-m", "analyze.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120
+        [sys.executable, "-m", "etcd_perf", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
     )
 
 

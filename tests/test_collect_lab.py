@@ -12,11 +12,11 @@ import tarfile
 
 import pytest
 
-from analyze.model import build_analysis
-from analyze.rules import default_rules
-from analyze.window import bundle_window
-from gather.archive import open_bundle
-from gather.bundle import load_bundle
+from etcd_perf.analyze.model import build_analysis
+from etcd_perf.analyze.rules import default_rules
+from etcd_perf.analyze.window import bundle_window
+from etcd_perf.gather.archive import open_bundle
+from etcd_perf.gather.bundle import load_bundle
 from tests.factory import REPO
 
 LAB = REPO / "scripts" / "lab"

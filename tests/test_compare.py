@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyze import api
-from analyze.compare.effect import IMPROVED, MIRROR, NOT_COMPARABLE, REGRESSED, UNCHANGED
-from analyze.compare.engine import compare
+from etcd_perf.analyze import api
+from etcd_perf.analyze.compare.effect import IMPROVED, MIRROR, NOT_COMPARABLE, REGRESSED, UNCHANGED
+from etcd_perf.analyze.compare.engine import compare
 from tests.factory import REPO, SAMPLE
 
 PAIR = REPO / "tests" / "data" / "lab-3.5.16-before-after"
@@ -39,7 +39,11 @@ def pair():
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "analyze.cli", *args], capture_output=True, text=True, cwd=cwd or REPO, timeout=300
+        [sys.executable, "-m", "etcd_perf", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO,
+        timeout=300,
     )
 
 

@@ -5,8 +5,8 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analyze.compare import effect
-from analyze.compare.effect import IMPROVED, MIRROR, NOT_COMPARABLE, REGRESSED, UNCHANGED
+from etcd_perf.analyze.compare import effect
+from etcd_perf.analyze.compare.effect import IMPROVED, MIRROR, NOT_COMPARABLE, REGRESSED, UNCHANGED
 
 # etcd's WAL fsync and backend commit buckets: 1 ms doubling to 8.192 s, in ms
 FSYNC_MS = [1.0 * 2**k for k in range(14)]

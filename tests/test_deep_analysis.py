@@ -7,15 +7,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analyze.capacity import capacity
-from analyze.consistency import consistency
-from analyze.measures import measure
-from analyze.requests import attribution, slow_requests
-from analyze.timeline import correlations, minutes
-from analyze.traces import PHASES, decompose
-from analyze.window import Window, bundle_window
-from gather.archive import open_bundle
-from gather.bundle import load_bundle
+from etcd_perf.analyze.capacity import capacity
+from etcd_perf.analyze.consistency import consistency
+from etcd_perf.analyze.measures import measure
+from etcd_perf.analyze.requests import attribution, slow_requests
+from etcd_perf.analyze.timeline import correlations, minutes
+from etcd_perf.analyze.traces import PHASES, decompose
+from etcd_perf.analyze.window import Window, bundle_window
+from etcd_perf.gather.archive import open_bundle
+from etcd_perf.gather.bundle import load_bundle
 from tests import real_lines as R
 from tests.factory import make_must_gather
 from tests.test_logparse import parse

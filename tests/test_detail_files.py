@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from analyze import outputs
-from analyze.cli import main
+from etcd_perf.analyze import outputs
+from etcd_perf.analyze.cli import main
 
 
 def run(tmp_path, capsys) -> dict[str, str]:
@@ -37,7 +37,7 @@ def test_a_capped_area_keeps_the_most_recent_lines_and_says_so(tmp_path, capsys,
 
 
 def test_each_log_is_read_back_once_for_the_evidence_and_the_detail_files_together(tmp_path, capsys, monkeypatch):
-    from gather import bundle as bundle_module
+    from etcd_perf.gather import bundle as bundle_module
 
     reads: list[int] = []
     real = bundle_module.excerpts

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyze.diagnosis import Limits, _network, _troubled_links
-from analyze.measures import ClusterView, MemberView, _by_peer_text, _peers_text
-from analyze.rules import default_rules
+from etcd_perf.analyze.diagnosis import Limits, _network, _troubled_links
+from etcd_perf.analyze.measures import ClusterView, MemberView, _by_peer_text, _peers_text
+from etcd_perf.analyze.rules import default_rules
 
 AT = datetime(2026, 11, 26, 11, 46, 57, tzinfo=UTC)
 LIMITS = Limits.of(default_rules())

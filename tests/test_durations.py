@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gather.durations import duration_ms
+from etcd_perf.gather.durations import duration_ms
 
 
 def ms(text: str | None) -> float | None:

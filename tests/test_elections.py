@@ -4,12 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from analyze.diagnosis import _closest_cause
-from analyze.model import build_analysis
-from analyze.rules import default_rules
-from analyze.window import bundle_window
-from gather.archive import open_bundle
-from gather.bundle import load_bundle
+from etcd_perf.analyze.diagnosis import _closest_cause
+from etcd_perf.analyze.model import build_analysis
+from etcd_perf.analyze.rules import default_rules
+from etcd_perf.analyze.window import bundle_window
+from etcd_perf.gather.archive import open_bundle
+from etcd_perf.gather.bundle import load_bundle
 from tests import real_lines as R
 from tests.factory import make_must_gather
 

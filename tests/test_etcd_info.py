@@ -5,7 +5,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gather.etcd_info import read_etcd_info
+from etcd_perf.gather.etcd_info import read_etcd_info
 
 # Real output of etcdctl 3.4.23 and 3.5.16 from the lab (bundles/sample, tests/data/lab-3.4.23).
 MEMBER_LIST = (

@@ -15,11 +15,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analyze import api
-from analyze.fleet import store as st
-from analyze.fleet.changepoint import change_points
-from analyze.fleet.history import history
-from analyze.fleet.ingest import ingest
+from etcd_perf.analyze import api
+from etcd_perf.analyze.fleet import store as st
+from etcd_perf.analyze.fleet.changepoint import change_points
+from etcd_perf.analyze.fleet.history import history
+from etcd_perf.analyze.fleet.ingest import ingest
 from tests.factory import REPO, SAMPLE
 
 distributed = pytest.importorskip("distributed")
@@ -140,7 +140,7 @@ def test_ingest_without_dask_says_how_to_get_it_in_one_line(tmp_path):
         "        raise ImportError(name)\n"
         "    return real(name, *a, **k)\n"
         "builtins.__import__ = no_dask\n"
-        "from analyze.cli import main\n"
+        "from etcd_perf.analyze.cli import main\n"
         f"main(['ingest', {str(SAMPLE)!r}, '--store', {str(tmp_path / 's')!r}])\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
@@ -151,7 +151,7 @@ def test_ingest_without_dask_says_how_to_get_it_in_one_line(tmp_path):
 def test_history_cli_and_the_store_read_by_polars_and_duckdb(tmp_path):
     store = tmp_path / "store"
     r = subprocess.run(
-        [sys.executable, "-m", "analyze.cli", "ingest", str(PAIR / "before.tar.gz"), str(PAIR / "after.tar.gz"),
+        [sys.executable, "-m", "etcd_perf", "ingest", str(PAIR / "before.tar.gz"), str(PAIR / "after.tar.gz"),
          "--store", str(store), "--workers", "2", "--duration", "1"],
         capture_output=True, text=True, cwd=REPO, timeout=300,
     )  # fmt: skip
@@ -159,7 +159,7 @@ def test_history_cli_and_the_store_read_by_polars_and_duckdb(tmp_path):
     assert r.stdout.startswith("2 analysed, 0 skipped, 0 failed in ")
     out = tmp_path / "h"
     r = subprocess.run(
-        [sys.executable, "-m", "analyze.cli", "history", "--store", str(store), "--output", str(out),
+        [sys.executable, "-m", "etcd_perf", "history", "--store", str(store), "--output", str(out),
          "--export-html", "--format", "json"],
         capture_output=True, text=True, cwd=REPO, timeout=300,
     )  # fmt: skip

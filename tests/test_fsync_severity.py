@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyze.model import build_analysis
-from analyze.rules import default_rules
-from analyze.window import bundle_window
-from gather.archive import open_bundle
-from gather.bundle import load_bundle
+from etcd_perf.analyze.model import build_analysis
+from etcd_perf.analyze.rules import default_rules
+from etcd_perf.analyze.window import bundle_window
+from etcd_perf.gather.archive import open_bundle
+from etcd_perf.gather.bundle import load_bundle
 from tests.factory import make_must_gather
 
 START = datetime(2021, 8, 3, 9, 0, tzinfo=UTC)

@@ -12,11 +12,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gather.archive import open_bundle
-from gather.bundle import Prefetch, load_bundle
-from gather.errors import BundleError
-from gather.etcd_info import read_etcd_info
-from gather.podspec import read_pod_list, read_pod_spec
+from etcd_perf.gather.archive import open_bundle
+from etcd_perf.gather.bundle import Prefetch, load_bundle
+from etcd_perf.gather.errors import BundleError
+from etcd_perf.gather.etcd_info import read_etcd_info
+from etcd_perf.gather.podspec import read_pod_list, read_pod_spec
 from tests import real_lines as R
 from tests.factory import make_must_gather
 from tests.test_etcd_info import MEMBER_LIST

@@ -21,7 +21,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from analyze.cli import main
+from etcd_perf.analyze.cli import main
 from tests import real_lines as R
 from tests.factory import make_must_gather, pod_logs_dir
 from tests.test_etcd_info import MEMBER_LIST, STATUS_NOSPACE

@@ -46,7 +46,16 @@ FLAGS = [
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("html")
     subprocess.run(
-        [sys.executable, "-m", "analyze.cli", "analyze", str(SAMPLE), "--export-html", "--output", str(out / "o")],
+        [
+            sys.executable,
+            "-m",
+            "etcd_perf.analyze.cli",
+            "analyze",
+            str(SAMPLE),
+            "--export-html",
+            "--output",
+            str(out / "o"),
+        ],
         capture_output=True,
         timeout=120,
     )

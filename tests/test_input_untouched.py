@@ -7,7 +7,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from analyze.cli import main
+from etcd_perf.analyze.cli import main
 from tests.factory import SAMPLE
 
 

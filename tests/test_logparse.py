@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gather.catalogue import default_catalogue, parse_catalogue
-from gather.durations import duration_ms
-from gather.logparse import excerpts, json_unescape, parse_lines, wide_events
+from etcd_perf.gather.catalogue import default_catalogue, parse_catalogue
+from etcd_perf.gather.durations import duration_ms
+from etcd_perf.gather.logparse import excerpts, json_unescape, parse_lines, wide_events
 from tests import real_lines as R
 
 

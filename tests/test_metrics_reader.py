@@ -7,7 +7,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gather.metrics import SAMPLE_LINE, parse_samples, read_metrics_file, sample_parts
+from etcd_perf.gather.metrics import SAMPLE_LINE, parse_samples, read_metrics_file, sample_parts
 
 # Lines as the lab's Prometheus dump writes them (promtool dump-openmetrics format)
 DUMP = """\

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from analyze import outputs
-from analyze.outputs import write_outputs
-from gather.errors import BundleError
+from etcd_perf.analyze import outputs
+from etcd_perf.analyze.outputs import write_outputs
+from etcd_perf.gather.errors import BundleError
 from tests.factory import SAMPLE
 
 
@@ -86,7 +86,7 @@ def test_the_cli_refuses_before_it_analyses_with_one_line(tmp_path):
         [
             sys.executable,
             "-c",
-            "from analyze.cli import main; main()",
+            "from etcd_perf.analyze.cli import main; main()",
             "analyze",
             str(SAMPLE),
             "--output",

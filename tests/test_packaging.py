@@ -1,9 +1,11 @@
-"""The installed wheel carries the catalogues, templates and the sample, and analyses it anywhere."""
+"""The installed wheel carries the catalogues, templates and the sample, and analyses it anywhere; it puts one
+import package, etcd_perf, in site-packages and nothing else of ours."""
 
 import subprocess
 import sys
 import venv
 import zipfile
+from pathlib import Path
 
 from tests.factory import REPO
 
@@ -19,16 +21,18 @@ def test_wheel_analyses_the_embedded_sample_outside_the_checkout(tmp_path):
     (wheel,) = wheels.glob("etcd_perf-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {
-        "gather/messages.yaml",
-        "analyze/rules.yaml",
-        "analyze/templates/report.html.j2",
-        "analyze/templates/compare.html.j2",
-        "analyze/templates/history.html.j2",
-        "analyze/compare/engine.py",
-        "analyze/fleet/store.py",
-        "etcd_perf_sample/etcd_info/member_list.json",
+        "etcd_perf/__init__.py",
+        "etcd_perf/gather/messages.yaml",
+        "etcd_perf/analyze/rules.yaml",
+        "etcd_perf/analyze/templates/report.html.j2",
+        "etcd_perf/analyze/templates/compare.html.j2",
+        "etcd_perf/analyze/templates/history.html.j2",
+        "etcd_perf/analyze/compare/engine.py",
+        "etcd_perf/analyze/fleet/store.py",
+        "etcd_perf/sample/etcd_info/member_list.json",
     } <= names
-    assert any(n.startswith("etcd_perf_sample/namespaces/") and n.endswith("current.log") for n in names)
+    assert any(n.startswith("etcd_perf/sample/namespaces/") and n.endswith("current.log") for n in names)
+    assert {n.split("/")[0] for n in names} == {"etcd_perf", "etcd_perf-0.1.0.dist-info"}
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
@@ -50,8 +54,27 @@ def test_wheel_analyses_the_embedded_sample_outside_the_checkout(tmp_path):
         capture_output=True,
         timeout=300,
     )
+    # what the install put in the venv's site-packages: one package and its dist-info
+    purelib = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert sorted(p.name for p in Path(purelib).iterdir()) == ["etcd_perf", "etcd_perf-0.1.0.dist-info"]
     work = tmp_path / "elsewhere"
     work.mkdir()
+    # that package is the one imported, and no top-level gather/analyze comes with it
+    probe = (
+        "import sys, etcd_perf.analyze.cli as c; print(c.__file__); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'analyze', 'gather', 'etcd_perf_sample'}))"
+    )
+    r = subprocess.run([str(py), "-c", probe], cwd=work, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    where, stray = r.stdout.splitlines()
+    assert Path(where).is_relative_to(purelib) and stray == "[]", r.stdout
+    r = subprocess.run([str(py), "-m", "etcd_perf", "--version"], cwd=work, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("etcd-perf 0.1.0"), (r.stdout, r.stderr)
     r = subprocess.run(
         [str(env_dir / "bin" / "etcd-perf"), "analyze", "--format", "json"],
         cwd=work,

@@ -10,9 +10,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyze.rollouts import Outage, outage_at_election, outage_of_restart, platform_rules
-from gather.platform import parse_time, read_platform
-from gather.yamlio import MAX_DEPTH, TooDeep, check_depth
+from etcd_perf.analyze.rollouts import Outage, outage_at_election, outage_of_restart, platform_rules
+from etcd_perf.gather.platform import parse_time, read_platform
+from etcd_perf.gather.yamlio import MAX_DEPTH, TooDeep, check_depth
 
 T0 = datetime(2021, 8, 3, 9, 27, 17, tzinfo=UTC)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from polars.testing import assert_frame_equal
 
-from gather.archive import open_bundle
-from gather.bundle import Prefetch, load_bundle
-from gather.layout import discover, log_kind_of
+from etcd_perf.gather.archive import open_bundle
+from etcd_perf.gather.bundle import Prefetch, load_bundle
+from etcd_perf.gather.layout import discover, log_kind_of
 from tests import real_lines as R
 from tests.factory import LAB_34, SHARED_LAB_35, make_must_gather
 

@@ -5,10 +5,10 @@ import pty
 import subprocess
 import sys
 
-from analyze.progress import Progress
+from etcd_perf.analyze.progress import Progress
 from tests.factory import REPO
 
-CLI = [sys.executable, "-c", "from analyze.cli import main; main()", "analyze"]
+CLI = [sys.executable, "-c", "from etcd_perf.analyze.cli import main; main()", "analyze"]
 
 
 def run_with_tty_stderr(args: list[str], tmp_path) -> tuple[int, bytes]:

@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from analyze import metric_measures
-from analyze.histograms import histogram_quantiles, increases
-from analyze.window import Window
-from gather.metrics import parse_samples
+from etcd_perf.analyze import metric_measures
+from etcd_perf.analyze.histograms import histogram_quantiles, increases
+from etcd_perf.analyze.window import Window
+from etcd_perf.gather.metrics import parse_samples
 from tests.factory import REPO
 
 sys.path.insert(0, str(REPO / "scripts" / "lab"))

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from analyze.model import build_analysis
-from analyze.rules import default_rules
-from analyze.window import bundle_window
-from gather.archive import open_bundle
-from gather.bundle import load_bundle
-from gather.layout import may_hold_etcd_data
+from etcd_perf.analyze.model import build_analysis
+from etcd_perf.analyze.rules import default_rules
+from etcd_perf.analyze.window import bundle_window
+from etcd_perf.gather.archive import open_bundle
+from etcd_perf.gather.bundle import load_bundle
+from etcd_perf.gather.layout import may_hold_etcd_data
 from tests.factory import REPO
 
 REAL = REPO / "tests" / "data" / "real"
@@ -243,7 +243,7 @@ def test_redact_leaves_no_declared_name_in_any_output_in_any_case(path, tmp_path
             [
                 sys.executable,
                 "-m",
-                "analyze.cli",
+                "etcd_perf.analyze.cli",
                 "analyze",
                 str(path),
                 "--duration",

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analyze.cli import main
-from analyze.redact import Redactor, pseudonym
+from etcd_perf.analyze.cli import main
+from etcd_perf.analyze.redact import Redactor, pseudonym
 from tests import real_lines as R
 from tests.factory import make_must_gather
 from tests.test_any_bundle_analyses import reports_of

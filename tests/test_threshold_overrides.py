@@ -7,8 +7,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyze.rules import OVERRIDABLE, apply_overrides, default_rules
-from gather.errors import BundleError
+from etcd_perf.analyze.rules import OVERRIDABLE, apply_overrides, default_rules
+from etcd_perf.gather.errors import BundleError
 
 RULES = default_rules()
 RULE_IDS = sorted(r.id for r in RULES)
@@ -67,7 +67,7 @@ LIMIT = st.one_of(st.none(), st.floats(0, 1e6, allow_nan=False))
 
 @given(LIMIT, LIMIT, LIMIT, LIMIT)
 def test_the_diagnosis_judges_by_the_thresholds_in_force_even_nulled(tmp_path_factory, rtt_w, rtt_c, wal_w, wal_c):
-    from analyze.diagnosis import Limits
+    from etcd_perf.analyze.diagnosis import Limits
 
     path = tmp_path_factory.mktemp("t") / "thresholds.yaml"
     rtt, wal = {"warning": rtt_w, "critical": rtt_c}, {"warning": wal_w, "critical": wal_c}
@@ -78,10 +78,10 @@ def test_the_diagnosis_judges_by_the_thresholds_in_force_even_nulled(tmp_path_fa
 
 
 def test_a_raised_peer_round_trip_threshold_moves_the_finding_and_the_cause_together(tmp_path):
-    from analyze.model import build_analysis
-    from analyze.window import bundle_window
-    from gather.archive import open_bundle
-    from gather.bundle import load_bundle
+    from etcd_perf.analyze.model import build_analysis
+    from etcd_perf.analyze.window import bundle_window
+    from etcd_perf.gather.archive import open_bundle
+    from etcd_perf.gather.bundle import load_bundle
     from tests.factory import SAMPLE
 
     with open_bundle(SAMPLE) as opened:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gather.timestamps import capnslog_ts, iso_ts, raft_stdlib_ts
+from etcd_perf.gather.timestamps import capnslog_ts, iso_ts, raft_stdlib_ts
 
 
 def parse(fn, text):

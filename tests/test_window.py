@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyze import metric_measures
-from analyze.window import Window, resolve_window
-from gather.archive import open_bundle
-from gather.bundle import load_bundle
-from gather.errors import BundleError
+from etcd_perf.analyze import metric_measures
+from etcd_perf.analyze.window import Window, resolve_window
+from etcd_perf.gather.archive import open_bundle
+from etcd_perf.gather.bundle import load_bundle
+from etcd_perf.gather.errors import BundleError
 from tests.factory import SAMPLE
 
 COLLECTED = datetime(2024, 5, 13, 10, 25, tzinfo=UTC)

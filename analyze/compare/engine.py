@@ -23,11 +23,11 @@ from datetime import datetime
 from functools import cache
 from importlib import resources
 
-from analyze.compare import effect
-from analyze.compare.effect import IMPROVED, NOT_COMPARABLE, REGRESSED, UNCHANGED
-from analyze.model import TOOL_VERSION
-from analyze.units import fmt_cell
-from gather.yamlio import safe_yaml
+from etcd_perf.analyze.compare import effect
+from etcd_perf.analyze.compare.effect import IMPROVED, NOT_COMPARABLE, REGRESSED, UNCHANGED
+from etcd_perf.analyze.model import TOOL_VERSION
+from etcd_perf.analyze.units import fmt_cell
+from etcd_perf.gather.yamlio import safe_yaml
 
 SCHEMA = "etcd-perf/compare/v1"
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -62,7 +62,7 @@ class Settings:
 
 @cache
 def default_settings() -> Settings:
-    text = resources.files("analyze").joinpath("rules.yaml").read_text(encoding="utf-8")
+    text = resources.files("etcd_perf.analyze").joinpath("rules.yaml").read_text(encoding="utf-8")
     data = safe_yaml(text)["compare"]
     known = set(CompareKpi.__dataclass_fields__)
     kpis = tuple(CompareKpi(**{k: v for k, v in e.items() if k in known}) for e in data["kpis"])

@@ -11,10 +11,10 @@ import xml.etree.ElementTree as ET
 import orjson
 from markupsafe import Markup
 
-from analyze.charts import overlay_chart
-from analyze.compare.effect import IMPROVED, NOT_COMPARABLE, REGRESSED, UNCHANGED
-from analyze.render import _environment, clean, md, short_ts, table
-from analyze.units import fmt_cell
+from etcd_perf.analyze.charts import overlay_chart
+from etcd_perf.analyze.compare.effect import IMPROVED, NOT_COMPARABLE, REGRESSED, UNCHANGED
+from etcd_perf.analyze.render import _environment, clean, md, short_ts, table
+from etcd_perf.analyze.units import fmt_cell
 
 VERDICT_MARK = {REGRESSED: "REGRESSED", IMPROVED: "IMPROVED", UNCHANGED: "UNCHANGED", NOT_COMPARABLE: "N/A"}
 ORDER = {REGRESSED: 0, IMPROVED: 1, NOT_COMPARABLE: 2, UNCHANGED: 3}

@@ -17,12 +17,12 @@ from pathlib import Path
 import orjson
 import polars as pl
 
-from analyze.compare.engine import default_settings
-from analyze.fleet import store as st
-from analyze.fleet.changepoint import change_points
-from analyze.fleet.segments import segment_verdict
-from analyze.model import TOOL_VERSION
-from gather.errors import BundleError
+from etcd_perf.analyze.compare.engine import default_settings
+from etcd_perf.analyze.fleet import store as st
+from etcd_perf.analyze.fleet.changepoint import change_points
+from etcd_perf.analyze.fleet.segments import segment_verdict
+from etcd_perf.analyze.model import TOOL_VERSION
+from etcd_perf.gather.errors import BundleError
 
 SCHEMA = "etcd-perf/history/v1"
 KINDS = {k.id: k.kind for k in default_settings().kpis}

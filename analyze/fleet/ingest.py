@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from analyze.api import Options, analyze_bundle
-from analyze.fleet import store as st
-from gather.errors import BundleError
+from etcd_perf.analyze.api import Options, analyze_bundle
+from etcd_perf.analyze.fleet import store as st
+from etcd_perf.gather.errors import BundleError
 
 FLEET_HINT = "ingest needs Dask distributed: pip install 'etcd-perf[fleet]'"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import orjson
 from markupsafe import Markup
 
-from analyze.charts import trend_chart
-from analyze.compare.report import value
-from analyze.render import _environment, short_ts, table
-from analyze.units import fmt_bytes
+from etcd_perf.analyze.charts import trend_chart
+from etcd_perf.analyze.compare.report import value
+from etcd_perf.analyze.render import _environment, short_ts, table
+from etcd_perf.analyze.units import fmt_bytes
 
 
 def step_rows(c: dict) -> list[list[str]]:

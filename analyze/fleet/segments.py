@@ -22,9 +22,17 @@ import math
 
 import polars as pl
 
-from analyze.compare import effect
-from analyze.compare.engine import CompareKpi, Settings, _buckets, _cluster_values, _get, _side_member_values, judge
-from analyze.histograms import histogram_quantiles
+from etcd_perf.analyze.compare import effect
+from etcd_perf.analyze.compare.engine import (
+    CompareKpi,
+    Settings,
+    _buckets,
+    _cluster_values,
+    _get,
+    _side_member_values,
+    judge,
+)
+from etcd_perf.analyze.histograms import histogram_quantiles
 
 SINCE_START = "metrics (single scrape: since member start)"
 

@@ -27,8 +27,8 @@ from pathlib import Path
 import orjson
 import polars as pl
 
-from analyze.compare.engine import kpi_values
-from analyze.model import TOOL_VERSION
+from etcd_perf.analyze.compare.engine import kpi_values
+from etcd_perf.analyze.model import TOOL_VERSION
 
 TABLES = ("bundles", "members", "kpis", "measures", "findings", "elections", "rollouts", "minutes", "analyses")
 UNKNOWN_CLUSTER = "unknown"
