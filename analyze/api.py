@@ -20,6 +20,7 @@ from pathlib import Path
 
 import orjson
 
+from etcd_perf.analyze import metric_measures
 from etcd_perf.analyze.model import build_analysis
 from etcd_perf.analyze.outputs import COMPARE_NAMES, DetailAreas, detail_areas, detail_rows, render_all, write_outputs
 from etcd_perf.analyze.redact import REDACTED_SOURCE, Redactor, names_of_analysis, names_of_bundle
@@ -111,7 +112,9 @@ def load(
         ) as opened,
     ):
         timings["open"] = time.perf_counter() - t0
-        loaded = load_bundle(opened, label, progress=progress, prefetch=prefetch)
+        loaded = load_bundle(
+            opened, label, progress=progress, prefetch=prefetch, metric_families=metric_measures.FAMILIES
+        )
     timings["parse"] = time.perf_counter() - t0 - timings["open"]
     return loaded, label
 

@@ -32,14 +32,15 @@ from etcd_perf.gather.etcd_info import EtcdInfo, add_status_failures, read_etcd_
 from etcd_perf.gather.identity import Identity, read_identity
 from etcd_perf.gather.layout import Layout, LogFileRef, discover, is_member_pod, log_kind_of, member_of_pod
 from etcd_perf.gather.logparse import BASE_SCHEMA, KindFrames, LineStats, conform, event_schema, excerpts, parse_file
-from etcd_perf.gather.metrics import SCHEMA as METRICS_SCHEMA
-from etcd_perf.gather.metrics import MetricsFile, find_metric_files, read_metrics_file
+from etcd_perf.gather.metrics import KEPT_SCHEMA, MetricsFile, find_metric_files, read_metrics_file
 from etcd_perf.gather.platform import Platform, read_platform
 from etcd_perf.gather.podspec import PodSpec, read_pod_list, read_pod_spec
 from etcd_perf.gather.sanitize import BLOCK, Cleaning, LineMap, clean, file_blocks, load_cleaning, needs_cleaning
 
 CRI_TAGGED = re.compile(rb"^\S+ (?:stdout|stderr) [FP] ")
 TIMESTAMP_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(\.\d+)? ([+-]\d{4})")
+
+METRICS_FRAME_SCHEMA = {**KEPT_SCHEMA, "member": pl.Categorical()}  # the samples, each with its member
 
 
 @dataclass
@@ -71,7 +72,7 @@ class Bundle:
     log_files: list[LogFileInfo]
     kind_events: KindFrames  # kind -> its events (base columns and that kind's fields), in time order
     id_names: dict[str, str]
-    metrics: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={**METRICS_SCHEMA, "member": pl.String}))
+    metrics: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=METRICS_FRAME_SCHEMA))
     metrics_files: list[MetricsFile] = field(default_factory=list)
     manifest: dict | None = None
     etcd_info_dir: str | None = None
@@ -461,7 +462,10 @@ def load_bundle(
     catalogue: Catalogue | None = None,
     progress: Progress | None = None,
     prefetch: Prefetch | None = None,
+    metric_families: Iterable[str] | None = None,
 ) -> Bundle:
+    """The bundle's model. ``metric_families``: the only Prometheus families to keep (the analysis names the
+    ones it reads); the others in a dump are skipped unparsed. None keeps every family."""
     catalogue = catalogue or default_catalogue()
     layout = discover(opened.root)
     problems = list(opened.problems)
@@ -497,7 +501,7 @@ def load_bundle(
         source = "newest log line" if last else "unknown"
 
     problems += _duplicate_files([(pod.member, ref) for pod in layout.pods for ref in pod.logs])
-    metrics, metrics_files = _read_metrics(layout, info, collected_at)
+    metrics, metrics_files = _read_metrics(layout, info, collected_at, metric_families)
     member_names = sorted({p.member for p in layout.pods} | {m.name for m in info.members if m.name})
     if not layout.pods:
         problems.append("no etcd pod logs found (namespaces/openshift-etcd/pods/etcd-*/etcd/etcd/logs)")
@@ -578,16 +582,18 @@ def _endpoint_names(info: EtcdInfo) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _read_metrics(
-    layout: Layout, info: EtcdInfo, collected_at: datetime | None
+    layout: Layout, info: EtcdInfo, collected_at: datetime | None, families: Iterable[str] | None = None
 ) -> tuple[pl.DataFrame, list[MetricsFile]]:
     """Every metrics file, each sample labelled with its member (pod label, instance, or file name)."""
     frames, files = [], []
     netlocs, hosts = _endpoint_names(info)
     for path in find_metric_files(layout.root):
-        frame, meta = read_metrics_file(path, layout.rel(path), collected_at)
+        frame, meta = read_metrics_file(path, layout.rel(path), collected_at, families)
         stem = path.name[: -len(".prom")] if path.name.endswith(".prom") else None
         from_file = member_of_pod(stem) if stem else None
-        frame = frame.with_columns(
+        # the member of each (pod, instance): worked out once per pair, not once per sample
+        pairs = frame.select("pod", "instance").unique().cast(pl.String)
+        pairs = pairs.with_columns(
             member=pl.coalesce(
                 pl.when(pl.col("pod").str.starts_with("etcd-"))
                 .then(pl.col("pod").str.slice(5))
@@ -597,12 +603,13 @@ def _read_metrics(
                 .str.replace(r":\d+$", "")
                 .replace_strict(hosts, default=None, return_dtype=pl.String),
                 pl.lit(from_file, dtype=pl.String),
-            )
-        )
+            ).cast(pl.Categorical())
+        ).cast({"pod": pl.Categorical(), "instance": pl.Categorical()})
+        frame = frame.join(pairs, on=["pod", "instance"], how="left", nulls_equal=True, maintain_order="left")
         frames.append(frame)
         files.append(meta)
     if not frames:
-        return pl.DataFrame(schema={**METRICS_SCHEMA, "member": pl.String}), files
+        return pl.DataFrame(schema=METRICS_FRAME_SCHEMA), files
     return pl.concat(frames, how="vertical"), files
 
 

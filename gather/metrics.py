@@ -8,11 +8,13 @@ comments and no timestamps (or milliseconds). Both are parsed with vectorised po
 
 from __future__ import annotations
 
-import gzip
+import re
 import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
@@ -41,6 +43,12 @@ SCHEMA = {
     "ts_ms": pl.Int64(),
     "source": pl.String(),
 }
+
+
+# as a bundle keeps them: every text column categorical (a dump repeats a few thousand series' texts
+# millions of times; a category is 4 bytes a sample, a string its whole text)
+TEXT_COLUMNS = ("name", "labels", "pod", "instance", "peer", "grpc_method", "grpc_type", "source")
+KEPT_SCHEMA = {k: (pl.Categorical() if k in TEXT_COLUMNS else v) for k, v in SCHEMA.items()}
 
 
 @dataclass
@@ -123,42 +131,226 @@ def parse_samples(data: bytes, kind: str, source: str, default_ts: datetime | No
             raw_ts=pl.col("4").cast(pl.Float64, strict=False),
         )
         .with_columns(_ok=pl.col("name").is_not_null() & pl.col("value").is_not_null())
+        .collect(engine="streaming")
+    )
+    bad = int((~parsed["_ok"]).sum())
+    ok = parsed.filter(pl.col("_ok") & ~pl.col("value").is_nan())
+    # a dump repeats each series' labels on every sample: each distinct text is read once
+    labels = (
+        ok.select(pl.col("labels").unique())
+        .with_columns(**{col: _label(label) for col, label in LABELS.items()})
+        .with_columns(le=_float(pl.col("le")))
     )
     frame = (
-        parsed.filter(pl.col("_ok") & ~pl.col("value").is_nan())
+        ok.join(labels, on="labels", how="left", maintain_order="left")
         .with_columns(
             ts_ms=ts.round(0).cast(pl.Int64, strict=False).fill_null(pl.lit(default_ms, dtype=pl.Int64)),
             source=pl.lit(source),
-            **{col: _label(label) for col, label in LABELS.items()},
         )
-        .with_columns(le=_float(pl.col("le")))
         .select(list(SCHEMA))
         .cast(SCHEMA)
     )
-    bad = parsed.select((~pl.col("_ok")).sum())
-    frame, bad = pl.collect_all([frame, bad], engine="streaming")
-    return frame, int(bad.item())
+    return frame, bad
 
 
-def read_metrics_file(path: Path, rel: str, default_ts: datetime | None) -> tuple[pl.DataFrame, MetricsFile]:
+BLOCK_BYTES = 32 << 20  # text read, unpacked and parsed at a time: memory follows this, not the dump
+GZIP_READ = 1 << 20
+NAME_AT = re.compile(rb"[a-zA-Z_:][a-zA-Z0-9_:]*")
+SAMPLE_AT = re.compile(SAMPLE_LINE.encode())
+TRUNCATED = "gzip stream truncated; read what was readable"
+
+
+def _gunzip(fh: BinaryIO, problems: list[str]) -> Iterator[bytes]:
+    """The gzip file's text, at most BLOCK_BYTES at a time (members one after another, as gzip reads them)."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    while True:
+        data = fh.read(GZIP_READ)
+        if not data:
+            if not d.eof:
+                problems.append(TRUNCATED)
+            return
+        while data:
+            try:
+                out = d.decompress(data, BLOCK_BYTES)
+            except zlib.error:
+                problems.append(TRUNCATED)
+                return
+            if out:
+                yield out
+            data = d.unconsumed_tail
+            if d.eof:
+                rest = d.unused_data + data
+                if not rest.lstrip(b"\x00"):  # trailing padding, as gzip allows
+                    return
+                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                data = rest
+
+
+def _blocks(path: Path, problems: list[str]) -> Iterator[tuple[bytes, int]]:
+    """The file's text in blocks, each ``(block, end)``: ``block[:end]`` is whole lines (the last block's
+    last line may lack its newline). A plain file's block is read as is and the file rewound to the cut,
+    so no block is copied; a gzipped one is unpacked on the way."""
+    with open(path, "rb") as fh:
+        if fh.read(2) != b"\x1f\x8b":
+            fh.seek(0)
+            while block := fh.read(BLOCK_BYTES):
+                cut = block.rfind(b"\n") + 1
+                if 0 < cut < len(block) and len(block) == BLOCK_BYTES:
+                    fh.seek(cut - len(block), 1)
+                    yield block, cut
+                else:
+                    yield block, len(block)
+            return
+        fh.seek(0)
+        rest = b""
+        for piece in _gunzip(fh, problems):
+            block = rest + piece if rest else piece
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                rest = block
+                continue
+            rest = block[cut:]
+            yield block, cut
+        if rest:
+            yield rest, len(rest)
+
+
+def _line_start(b: bytes, at: int) -> int:
+    return b.rfind(b"\n", 0, at) + 1
+
+
+def _name_at(b: bytes, at: int, n: int) -> bytes:
+    """The leading metric name of the line starting at ``at`` (b"#" for a comment, b"" for anything else)."""
+    if b[at : at + 1] == b"#":
+        return b"#"
+    m = NAME_AT.match(b, at, n)
+    return m.group(0) if m else b""
+
+
+def _line_end(b: bytes, at: int, n: int) -> int:
+    """The start of the line after the one starting at ``at`` (or ``n``)."""
+    end = b.find(b"\n", at, n)
+    return n if end < 0 else end + 1
+
+
+def _series_at(b: bytes, at: int, n: int) -> bytes:
+    """The series of the sample line starting at ``at``: its name and labels, without value and timestamp."""
+    line = b[at : _line_end(b, at, n)].rstrip(b"\r\n")
+    brace = line.rfind(b"}")
+    return line[: brace + 1] if brace >= 0 else line.split(None, 1)[0] if line.strip() else b""
+
+
+def _run_end(b: bytes, at: int, n: int, key: Callable[[bytes, int, int], bytes]) -> int:
+    """Where the run of lines sharing the line at ``at``'s key ends (a line start, or ``n``).
+
+    Galloping, then bisection, over line starts: O(log n) lines read. A family's lines (a series' samples)
+    are contiguous in a dump: OpenMetrics forbids interleaving families, promtool writes series in label
+    order (``__name__`` first), each series' samples together. So no line between two lines of one key
+    has another key."""
+    want = key(b, at, n)
+    lo, hi, step = at, n, 4096
+    while lo + step < n:
+        q = _line_start(b, lo + step)
+        if q > lo and key(b, q, n) != want:
+            hi = q
+            break
+        lo = max(lo, q)
+        step *= 2
+    while True:
+        nxt = _line_end(b, lo, n)
+        if nxt >= hi:
+            return hi
+        q = _line_start(b, (nxt + hi) // 2)
+        if key(b, q, n) == want:
+            lo = q
+        else:
+            hi = q
+
+
+def _split(b: bytes, n: int, families: frozenset[bytes]) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """``b[:n]``'s runs of lines to parse (families read, damaged lines) and to skip (other families'
+    well-formed samples, comments), found without reading every line."""
+    parse: list[tuple[int, int]] = []
+    skip: list[tuple[int, int]] = []
+    at = 0
+    while at < n:
+        name = _name_at(b, at, n)
+        end = _run_end(b, at, n, _name_at)
+        if name == b"#":
+            pass
+        elif name not in families and name and SAMPLE_AT.match(b[at : _line_end(b, at, n)].rstrip(b"\r\n")):
+            skip.append((at, end))
+        elif parse and parse[-1][1] == at:
+            parse[-1] = (parse[-1][0], end)
+        else:
+            parse.append((at, end))
+        at = end
+    return parse, skip
+
+
+def _series_runs(b: bytes, start: int, end: int) -> tuple[int, bytes, bytes]:
+    """Number of series in a run of one family's lines, and its first and last series."""
+    count, at, first, last = 0, start, b"", b""
+    while at < end:
+        last = _series_at(b, at, end)
+        first = first or last
+        at = _run_end(b, at, end, _series_at)
+        count += 1
+    return count, first, last
+
+
+def read_metrics_file(
+    path: Path, rel: str, default_ts: datetime | None, families: Iterable[str] | None = None
+) -> tuple[pl.DataFrame, MetricsFile]:
+    """The file's samples (of ``families`` only, when given) and what it holds.
+
+    Streamed: BLOCK_BYTES of text at a time, unpacked on the way, so memory follows the samples kept, not
+    the file. With ``families``, the other families' lines are skipped by their name alone (a dump holds
+    each family's lines together; see ``_run_end``): counted as samples and series, never parsed. A
+    whole-cluster dump (OpenShift 4.18+ ``gather_metrics``) is mostly such lines."""
     kind = "scrape" if path.name.endswith(".prom") else "openmetrics dump"
     problems: list[str] = []
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
+    wanted = frozenset(f.encode() for f in families) if families is not None else None
+    frames: list[pl.DataFrame] = []
+    seen: list[pl.DataFrame] = []  # distinct series parsed
+    samples = series = bad = 0
+    tail = b""
+    carried = b""  # the series a skipped run ended a block with: the next block may go on with it
+    for block, n in _blocks(path, problems):
+        tail = (tail + block[max(0, n - 64) : n])[-64:]
+        if wanted is None:
+            parse, skip = [(0, n)], []
+        else:
+            parse, skip = _split(block, n, wanted)
+        for start, end in skip:
+            samples += block.count(b"\n", start, end) + (0 if end < n or block[end - 1 : end] == b"\n" else 1)
+            count, first, last = _series_runs(block, start, end)
+            series += count - (1 if first == carried and start == 0 else 0)
+            carried = last if end == n else b""
+        if not skip or skip[-1][1] != n:
+            carried = b""
+        if not parse:
+            continue
+        data = block if parse == [(0, len(block))] else b"".join(block[s:e] for s, e in parse)
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error):
-            data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data)
-            problems.append("gzip stream truncated; read what was readable")
-    try:
-        data.decode("utf-8")  # nearly always valid: then parsed as read, with no replaced and re-encoded copy
-    except UnicodeDecodeError:
-        data = data.decode("utf-8", errors="replace").encode("utf-8")
-    if kind == "openmetrics dump" and data and not data.rstrip().endswith(b"# EOF"):
+            data.decode("utf-8")  # nearly always valid: then parsed as read, with no replaced copy
+        except UnicodeDecodeError:
+            data = data.decode("utf-8", errors="replace").encode("utf-8")
+        frame, unparsed = parse_samples(data, kind, rel, default_ts)
+        bad += unparsed
+        samples += frame.height
+        # categorical first: a string column's slices keep the whole block's text alive
+        frame = frame.cast(KEPT_SCHEMA)
+        seen.append(frame.select("name", "labels").unique())
+        if wanted is not None:
+            frame = frame.filter(pl.col("name").is_in(list(families or [])))
+        frames.append(frame)
+    if kind == "openmetrics dump" and tail and not tail.rstrip().endswith(b"# EOF"):
         problems.append("no '# EOF' line: the dump may be truncated")
-    frame, bad = parse_samples(data, kind, rel, default_ts)
-    series = frame.select(pl.struct("name", "labels").n_unique()).item() if frame.height else 0
-    return frame, MetricsFile(rel, kind, frame.height, int(series), bad, problems)
+    if seen:
+        series += pl.concat(seen).unique().height
+    frame = pl.concat(frames) if frames else pl.DataFrame(schema=KEPT_SCHEMA)
+    return frame, MetricsFile(rel, kind, samples, int(series), bad, problems)
 
 
 def find_metric_files(root: Path) -> list[Path]:

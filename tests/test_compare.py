@@ -315,19 +315,23 @@ def test_redact_leaves_no_name_in_any_output(tmp_path):
 @pytest.mark.lab
 def test_a_fresh_lab_pair_names_the_throttled_disk(fresh_lab_pair):
     """Real etcd on a noisy 2-core machine: what the ground truth guarantees is that the throttled
-    member's disk regressed, and that nothing regressed anywhere else; swapped, the same is an improvement.
-    (The other members may well get faster while the cluster's writes crawl: not asserted either way.)"""
+    member's disk regressed into critical and heads the verdict; swapped, the same is an improvement.
+    The lab's members share the machine's disk, so another member's fsyncs may slow with it when anything
+    else writes (a run beside a 1 GB write saw 6 ms -> 90 ms): never into critical, and never what the
+    headline names first. (The other members may well get faster while the cluster's writes crawl.)"""
     before, after, truth = fresh_lab_pair
     member = throttled(truth)
     a, b = api.analyze_bundle(before, OPTIONS).data, api.analyze_bundle(after, OPTIONS).data
     forward = compare(a, b, "before", "after")
-    assert [(g["member"], g["subsystem"]) for g in forward["regressions"]] == [(member, "disk")], forward["headline"]
-    assert forward["exit_code"] in (1, 2)
+    first, *others = forward["regressions"]
+    assert (first["member"], first["subsystem"], first["severity"]) == (member, "disk", "critical"), forward["headline"]
+    assert forward["headline"].startswith(f"Regressed: {member} disk"), forward["headline"]
+    assert not [g for g in others if g["severity"] == "critical"], forward["headline"]
+    assert forward["exit_code"] == 2
     regressed = {(r["member"], r["kpi"]) for r in forward["kpis"] if r["verdict"] == REGRESSED}
-    assert {m for m, _ in regressed} == {member}
-    assert {k for _, k in regressed} >= {"wal_fsync_p99", "slow_fsyncs"}
+    assert {k for m, k in regressed if m == member} >= {"wal_fsync_p99", "slow_fsyncs"}
     back = compare(b, a, "after", "before")
-    assert [(g["member"], g["subsystem"]) for g in back["improvements"]] == [(member, "disk")]
+    assert (back["improvements"][0]["member"], back["improvements"][0]["subsystem"]) == (member, "disk")
     assert_mirrored(forward, back)
 
 

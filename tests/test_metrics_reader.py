@@ -127,3 +127,99 @@ def test_sample_parts_are_the_sample_patterns_groups_on_any_line(lines):
     fast = sample_parts(frame.lazy()).collect()
     full = frame.select(pl.col("raw").str.extract_groups(SAMPLE_LINE).alias("m")).unnest("m")
     assert fast.equals(full), pl.concat([frame, fast.rename(lambda c: "fast" + c), full], how="horizontal")
+
+
+# ------------------------------------------------------------------------------ reading only some families
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from etcd_perf.analyze.metric_measures import FAMILIES  # noqa: E402
+from etcd_perf.gather import metrics as M  # noqa: E402
+from tests.factory import SAMPLE  # noqa: E402
+
+SAMPLE_DUMP = SAMPLE / "etcd_info" / "metrics.openmetrics.gz"
+
+
+def _real_series() -> dict[str, list[str]]:
+    """The sample's real dump, by family: each family's lines in order (series together, as promtool)."""
+    by: dict[str, list[str]] = {}
+    for line in gzip.decompress(SAMPLE_DUMP.read_bytes()).decode().splitlines():
+        if line and not line.startswith("#"):
+            by.setdefault(line.split("{", 1)[0].split(" ", 1)[0], []).append(line)
+    return by
+
+
+REAL = _real_series()
+
+
+def _read(path, families, block=None, monkeypatch=None):
+    if block is not None:
+        monkeypatch.setattr(M, "BLOCK_BYTES", block)
+        monkeypatch.setattr(M, "GZIP_READ", max(64, block // 4))
+    return read_metrics_file(path, "m", None, families)
+
+
+@pytest.mark.parametrize("block", [None, 1 << 12, 1 << 16])
+@pytest.mark.parametrize("gz", [False, True])
+def test_only_the_families_read_are_kept_and_the_file_is_counted_whole(tmp_path, monkeypatch, block, gz):
+    """Skipping a family by its name keeps every sample of the families read, in file order, and counts
+    the file's samples and series as a full parse does, across block boundaries and in gzip too."""
+    text = SAMPLE_DUMP.read_bytes()
+    p = tmp_path / ("metrics.openmetrics.gz" if gz else "metrics.openmetrics")
+    p.write_bytes(text if gz else gzip.decompress(text))
+    full, meta_full = read_metrics_file(p, "m", None)
+    part, meta_part = _read(p, FAMILIES, block, monkeypatch)
+    assert (meta_part.samples, meta_part.series, meta_part.unparsed) == (
+        meta_full.samples,
+        meta_full.series,
+        meta_full.unparsed,
+    )
+    assert meta_full.samples == sum(len(v) for v in REAL.values())
+    kept = full.filter(pl.col("name").is_in(list(FAMILIES)))
+    assert part.height == kept.height > 0
+    assert part.cast(M.SCHEMA).equals(kept.cast(M.SCHEMA))
+    assert "grpc_server_handled_total" not in set(part["name"].cast(pl.String).to_list())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    order=st.permutations(sorted(REAL)),
+    sizes=st.lists(st.integers(min_value=0, max_value=40), min_size=len(REAL), max_size=len(REAL)),
+    read=st.sets(st.sampled_from(sorted(REAL))),
+    block=st.sampled_from([256, 1024, 8192]),
+    junk=st.sampled_from(["", "not a sample line at all\n", "x{ 1\n", "\n"]),
+)
+def test_any_family_contiguous_dump_reads_as_a_full_parse_filtered(order, sizes, read, block, junk):
+    """Real lines, families in any order and length, a damaged line anywhere between families: the
+    families read equal the full parse's, and the counts equal it too."""
+    import tempfile
+
+    body = "".join(
+        junk * (i % 2) + "".join(line + "\n" for line in REAL[f][:n])
+        for i, (f, n) in enumerate(zip(order, sizes, strict=True))
+    )
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
+        p = Path(tmp) / "metrics.openmetrics"
+        p.write_text(body + "# EOF\n")
+        full, meta_full = read_metrics_file(p, "m", None)
+        part, meta_part = _read(p, sorted(read), block, mp)
+    assert (meta_part.samples, meta_part.series, meta_part.unparsed) == (
+        meta_full.samples,
+        meta_full.series,
+        meta_full.unparsed,
+    )
+    assert part.cast(M.SCHEMA).equals(full.filter(pl.col("name").is_in(sorted(read))).cast(M.SCHEMA))
+
+
+def test_a_gzip_of_several_members_and_a_truncated_one(tmp_path, monkeypatch):
+    lines = "".join(line + "\n" for line in REAL["etcd_disk_wal_fsync_duration_seconds_bucket"])
+    p = tmp_path / "metrics.openmetrics.gz"
+    p.write_bytes(gzip.compress(lines.encode()) + gzip.compress(b"# EOF\n"))
+    frame, meta = _read(p, FAMILIES, 4096, monkeypatch)
+    assert frame.height == lines.count("\n") and meta.problems == []
+    data = gzip.compress((lines + "# EOF\n").encode())
+    p.write_bytes(data[: len(data) // 2])
+    frame, meta = _read(p, FAMILIES, 4096, monkeypatch)
+    assert 0 < frame.height < lines.count("\n") and M.TRUNCATED in meta.problems
