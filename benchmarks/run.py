@@ -9,10 +9,16 @@ Builds (once) a must-gather-shaped corpus of real etcd lines (corpus.py), then t
 - ``etcd-perf analyze --duration all --format json``: the full analysis, all reports written;
 - with ``--tar``: ``tar -xzf`` of the corpus packed as .tar.gz, and etcd-perf on that archive;
 - with ``--growth``: etcd-perf on a corpus twice the size (linear growth: <= 2.2x the time);
-- with ``--floor``: the least any polars analysis must do (floor.py), against the time the targets allow.
+- with ``--floor``: the least any polars analysis must do (floor.py), against the time the targets allow;
+- with ``--metrics``: big Prometheus dumps from real samples (metrics_corpus.py): etcd-perf on the sample
+  bundle with a 5.5 M-sample dump against ``promtool tsdb create-blocks-from openmetrics`` on that dump,
+  a whole-cluster-shaped dump (the sample's etcd series plus ten times as many samples of other families)
+  against its etcd part alone (at the size OpenShift writes, and four times it), and the metrics reader
+  against a byte scan of the same file.
 
     python3 benchmarks/run.py --mb 1024 --tar --growth --floor   # the issue's targets (BENCHMARKS.md)
     python3 benchmarks/run.py --mb 50 --json               # what tests/test_benchmark.py runs
+    python3 benchmarks/run.py --metrics                      # the metrics targets (BENCHMARKS.md)
 """
 
 from __future__ import annotations
@@ -167,6 +173,130 @@ def measure(
     return data
 
 
+SAMPLE_DUMP_SAMPLES = 277_047  # the sample bundle's real dump
+
+
+def metrics_dump(work: Path, name: str, samples: int, others: int = 0) -> Path:
+    """A dump built once by metrics_corpus.py (in a child: this process stays small)."""
+    out = work / f"metrics-{name}.openmetrics"
+    if not out.exists():
+        tmp = out.with_suffix(".tmp")
+        cmd = [sys.executable, str(HERE / "metrics_corpus.py"), str(tmp), "--samples", str(samples)]
+        subprocess.run([*cmd, "--others", str(others)], check=True)
+        tmp.rename(out)
+    return out
+
+
+def metrics_bundle(work: Path, dump: Path) -> Path:
+    """The sample bundle with ``dump`` as its etcd_info/metrics.openmetrics (a hard link: no copy)."""
+    out = work / f"bundle-{dump.stem}"
+    if not (out / "etcd_info" / "metrics.openmetrics").exists():
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.copytree(REPO / "bundles" / "sample", out, ignore=shutil.ignore_patterns("__init__.py", "*.pyc"))
+        (out / "etcd_info" / "metrics.openmetrics.gz").unlink()
+        os.link(dump, out / "etcd_info" / "metrics.openmetrics")
+    return out
+
+
+def byte_scan(path: Path) -> float:
+    """Seconds to read the file and count its lines: the least a reader of it does."""
+    buf = bytearray(32 << 20)
+    start = time.perf_counter()
+    lines = 0
+    with open(path, "rb") as fh:
+        while got := fh.readinto(buf):
+            lines += buf.count(b"\n", 0, got)
+    return time.perf_counter() - start
+
+
+def read_metrics_seconds(path: Path, repeat: int) -> float:
+    """Best time of the metrics reader (the analysis' families) on ``path``, in this process."""
+    from etcd_perf.analyze.metric_measures import FAMILIES
+    from etcd_perf.gather.metrics import read_metrics_file
+
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        read_metrics_file(path, "m", None, FAMILIES)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def measure_metrics(work: Path, repeat: int, big: bool = True, scale: int = 4) -> dict:
+    """The metrics targets of issue 20, in one run. ``big``: also the 5.5 M-sample dump against promtool
+    and the whole-cluster dump at ``scale`` times OpenShift's size (minutes); without it, the dumps at the
+    size OpenShift writes (what tests/test_benchmark.py measures)."""
+    work.mkdir(parents=True, exist_ok=True)
+    report = work / "report"
+    one = SAMPLE_DUMP_SAMPLES
+    pairs = {"1x": (metrics_dump(work, "etcd-1x", one), metrics_dump(work, "cluster-1x", one, 10))}
+    if big:
+        pairs[f"{scale}x"] = (
+            metrics_dump(work, f"etcd-{scale}x", scale * one),
+            metrics_dump(work, f"cluster-{scale}x", scale * one, 10),
+        )
+    dumps = [d for pair in pairs.values() for d in pair]
+    warm([str(d) for d in dumps])
+    results: dict[str, Timing] = {}
+    sizes: dict[str, int] = {}
+    for size, (etcd, cluster) in pairs.items():
+        for kind, dump in (("etcd_part", etcd), ("cluster", cluster)):
+            key = f"{kind}_{size}"
+            sizes[key] = dump.stat().st_size
+            results[key] = best_of(
+                f"etcd-perf, {kind} {size}", etcd_perf_cmd(metrics_bundle(work, dump), report), repeat
+            )
+    ratios = {
+        f"cluster_over_etcd_part_{k}": results[f"cluster_{k}"].seconds / results[f"etcd_part_{k}"].seconds
+        for k in pairs
+    }
+    cluster = pairs["1x"][1]
+    scan = min(byte_scan(cluster) for _ in range(max(repeat, 3)))
+    reader = read_metrics_seconds(cluster, repeat)
+    ratios["reader_over_byte_scan"] = reader / scan
+    data: dict = {
+        "dumps": {k: {"mb": v / 2**20} for k, v in sizes.items()},
+        "results": {k: asdict(v) for k, v in results.items()},
+        "reader": {"byte_scan_seconds": scan, "reader_seconds": reader, "file_mb": cluster.stat().st_size / 2**20},
+        "ratios": ratios,
+        "targets": {f"cluster_over_etcd_part_{k}": "<= 1.3" for k in pairs},
+    }
+    if big:
+        dump = metrics_dump(work, "5.5m", 5_500_000)
+        warm([str(dump)])
+        data["dumps"]["5.5m"] = {"mb": dump.stat().st_size / 2**20}
+        results["etcd_perf_5_5m"] = best_of(
+            "etcd-perf, 5.5 M samples", etcd_perf_cmd(metrics_bundle(work, dump), report), repeat
+        )
+        blocks = work / "promtool-blocks"
+
+        def fresh() -> None:
+            shutil.rmtree(blocks, ignore_errors=True)
+
+        promtool = ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(dump), str(blocks)]
+        results["promtool_5_5m"] = best_of("promtool create-blocks, 5.5 M", promtool, repeat, fresh)
+        shutil.rmtree(blocks, ignore_errors=True)
+        data["results"] = {k: asdict(v) for k, v in results.items()}
+        ratios["etcd_perf_over_promtool"] = results["etcd_perf_5_5m"].seconds / results["promtool_5_5m"].seconds
+        data["targets"].update({"etcd_perf_over_promtool": "<= 0.5", "etcd_perf_5_5m_peak_rss_mb": "<= 1024"})
+        ratios["etcd_perf_5_5m_peak_rss_mb"] = results["etcd_perf_5_5m"].peak_rss_mb
+    return data
+
+
+def print_metrics(data: dict) -> None:
+    print(f"{'tool':36} {'seconds':>8} {'peak RSS':>9}")
+    for r in data["results"].values():
+        print(f"{r['name']:36} {r['seconds']:8.3f} {r['peak_rss_mb']:7.0f}MB")
+    for k, v in data["dumps"].items():
+        print(f"dump {k:30} {v['mb']:8.0f} MB")
+    r = data["reader"]
+    print(
+        f"metrics reader {r['reader_seconds']:.3f} s, byte scan {r['byte_scan_seconds']:.3f} s ({r['file_mb']:.0f} MB)"
+    )
+    for k, v in data["ratios"].items():
+        print(f"{k:32} {v:8.2f}   (target {data['targets'].get(k, '-')})")
+
+
 def print_table(data: dict) -> None:
     mb, lines = data["corpus"]["mb"], data["corpus"]["lines"]
     print(f"corpus: {mb:.0f} MiB, {lines} lines, {data['corpus']['files']} files ({os.cpu_count()} cores)")
@@ -198,8 +328,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tar", action="store_true", help="also the .tar.gz corpus against tar -xzf")
     p.add_argument("--growth", action="store_true", help="also a corpus twice the size")
     p.add_argument("--floor", action="store_true", help="also the least any polars analysis must do")
+    p.add_argument("--metrics", action="store_true", help="the metrics dumps instead of the logs")
+    p.add_argument("--scale", type=int, default=4, help="with --metrics: the bigger whole-cluster dump's size")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     args = p.parse_args(argv)
+    if args.metrics:
+        data = measure_metrics(args.work, args.repeat, scale=args.scale)
+        print(json.dumps(data, indent=1)) if args.json else print_metrics(data)
+        return
     data = measure(args.mb, args.work, args.repeat, args.tar, args.growth, args.floor)
     if args.json:
         print(json.dumps(data, indent=1))

@@ -77,3 +77,27 @@ def test_the_floor_times_each_stage_of_the_least_a_polars_analysis_does(tmp_path
     stages = bench.floor(tmp_path / "c", 1)
     assert list(stages) == list(floor.stages("x"))
     assert all(seconds > 0 for seconds in stages.values())
+
+
+# ------------------------------------------------------------------------------ the metrics reader
+
+# measured on the 2-core machine (BENCHMARKS.md): the reader takes 1.95x a byte scan of a whole-cluster-
+# shaped dump (533 MB, nine tenths of it families the analysis skips), and the analysis of that bundle 1.22x
+# the analysis of its etcd part alone. Parsing the skipped families instead makes both about 3x.
+READER_OVER_BYTE_SCAN = 3.0
+CLUSTER_OVER_ETCD_PART = 1.5
+
+
+@pytest.fixture(scope="module")
+def metrics_measured(tmp_path_factory):
+    return bench.measure_metrics(tmp_path_factory.mktemp("metrics-bench"), repeat=2, big=False)
+
+
+def test_the_metrics_reader_stays_near_a_byte_scan_of_the_same_file(metrics_measured):
+    assert metrics_measured["dumps"]["cluster_1x"]["mb"] > 400
+    assert metrics_measured["ratios"]["reader_over_byte_scan"] <= READER_OVER_BYTE_SCAN, metrics_measured["reader"]
+
+
+def test_a_whole_cluster_dump_costs_little_more_than_its_etcd_part(metrics_measured):
+    ratio = metrics_measured["ratios"]["cluster_over_etcd_part_1x"]
+    assert ratio <= CLUSTER_OVER_ETCD_PART, bench_summary(metrics_measured)
