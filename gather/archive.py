@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from etcd_perf.gather import gunzip
 from etcd_perf.gather.errors import BundleError
 from etcd_perf.gather.layout import log_kind_of, may_hold_etcd_data
 from etcd_perf.gather.sanitize import BLOCK, clean, save_cleaning
@@ -209,9 +210,20 @@ def _stop_over_budget(opened: OpenedBundle, max_bytes: int, exc: _OverBudget | N
     )
 
 
+@contextmanager
+def _open_tar(path: Path) -> Iterator[tarfile.TarFile]:
+    """A tar archive, gunzipped by isal where it is gzip (``gunzip``), else as tarfile opens it."""
+    if not gunzip.is_gzip(path):
+        with tarfile.open(path, "r:*") as tar:
+            yield tar
+        return
+    with gunzip.open_gzip(path) as raw, tarfile.open(fileobj=raw, mode="r:") as tar:
+        yield tar
+
+
 def _extract_tar(path: Path, opened: OpenedBundle, budget: _Budget) -> None:
     try:
-        with tarfile.open(path, "r:*") as tar:
+        with _open_tar(path) as tar:
             for member in tar:
                 name = _safe_name(member.name)
                 if member.isdir():
@@ -234,7 +246,7 @@ def _extract_tar(path: Path, opened: OpenedBundle, budget: _Budget) -> None:
                 _write_member(src, opened, name, budget)
     except _OverBudget as exc:
         _stop_over_budget(opened, budget.max_bytes, exc)
-    except (tarfile.ReadError, EOFError, OSError, ValueError, zlib.error, lzma.LZMAError) as exc:
+    except (tarfile.ReadError, EOFError, OSError, ValueError, *gunzip.ERRORS, lzma.LZMAError) as exc:
         opened.damaged = True
         opened.problems.append(f"archive is damaged or truncated ({exc}); analysed what was readable")
 

@@ -9,15 +9,14 @@ comments and no timestamps (or milliseconds). Both are parsed with vectorised po
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
 
 import polars as pl
 
+from etcd_perf.gather import gunzip
 from etcd_perf.gather.layout import METRIC_FILE_NAMES
 
 SAMPLE_LINE = r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+(\S+))?\s*$"
@@ -154,73 +153,36 @@ def parse_samples(data: bytes, kind: str, source: str, default_ts: datetime | No
 
 
 BLOCK_BYTES = 32 << 20  # text read, unpacked and parsed at a time: memory follows this, not the dump
-GZIP_READ = 1 << 20
 NAME_AT = re.compile(rb"[a-zA-Z_:][a-zA-Z0-9_:]*")
 SAMPLE_AT = re.compile(SAMPLE_LINE.encode())
 TRUNCATED = "gzip stream truncated; read what was readable"
 
 
-def _gunzip(fh: BinaryIO, problems: list[str]) -> Iterator[bytes]:
-    """The gzip file's text, at most BLOCK_BYTES at a time (members one after another, as gzip reads them)."""
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    while True:
-        data = fh.read(GZIP_READ)
-        if not data:
-            if not d.eof:
-                problems.append(TRUNCATED)
-            return
-        while data:
+def _blocks(path: Path, problems: list[str]) -> Iterator[tuple[bytearray, int]]:
+    """The file's text (gunzipped on the way) in blocks, each ``(block, end)``: ``block[:end]`` is whole
+    lines (the last block's last line may lack its newline). The blocks are one buffer, read into again and
+    again (a fresh 32 MB object per block costs more in page faults than the reading), valid until the next
+    block is asked for."""
+    with gunzip.open_gzip(path) if gunzip.is_gzip(path) else open(path, "rb") as fh:
+        buf, held, ended = bytearray(BLOCK_BYTES), 0, False
+        while not ended:
             try:
-                out = d.decompress(data, BLOCK_BYTES)
-            except zlib.error:
-                problems.append(TRUNCATED)
-                return
-            if out:
-                yield out
-            data = d.unconsumed_tail
-            if d.eof:
-                rest = d.unused_data + data
-                if not rest.lstrip(b"\x00"):  # trailing padding, as gzip allows
-                    return
-                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                data = rest
-
-
-def _blocks(path: Path, problems: list[str]) -> Iterator[tuple[bytes | bytearray, int]]:
-    """The file's text in blocks, each ``(block, end)``: ``block[:end]`` is whole lines (the last block's
-    last line may lack its newline). A plain file's blocks are one buffer, valid until the next block is
-    asked for; a gzipped file is unpacked on the way."""
-    with open(path, "rb") as fh:
-        if fh.read(2) != b"\x1f\x8b":
-            fh.seek(0)
-            # one buffer, read into again and again: a fresh 32 MB object per block costs more in page
-            # faults than the reading itself
-            buf, held = bytearray(BLOCK_BYTES), 0
-            while True:
                 got = fh.readinto(memoryview(buf)[held:])
-                total = held + got
-                if total == 0:
-                    return
-                cut = buf.rfind(b"\n", 0, total) + 1 if got else total
-                if cut == 0:  # one line longer than the buffer: a bigger buffer
-                    buf.extend(bytearray(len(buf)))
-                    held = total
-                    continue
-                yield buf, cut
-                buf[: total - cut] = buf[cut:total]
-                held = total - cut
-        fh.seek(0)
-        rest = b""
-        for piece in _gunzip(fh, problems):
-            block = rest + piece if rest else piece
-            cut = block.rfind(b"\n") + 1
-            if cut == 0:
-                rest = block
+            except (EOFError, OSError, *gunzip.ERRORS):  # cut short or damaged: what was read is kept
+                problems.append(TRUNCATED)
+                got = 0
+            ended = got == 0
+            total = held + got
+            if total == 0:
+                return
+            cut = total if ended else buf.rfind(b"\n", 0, total) + 1
+            if cut == 0:  # one line longer than the buffer: a bigger buffer
+                buf.extend(bytearray(len(buf)))
+                held = total
                 continue
-            rest = block[cut:]
-            yield block, cut
-        if rest:
-            yield rest, len(rest)
+            yield buf, cut
+            buf[: total - cut] = buf[cut:total]
+            held = total - cut
 
 
 def _line_start(b: bytes, at: int) -> int:

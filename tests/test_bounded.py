@@ -354,3 +354,20 @@ def test_a_log_the_prescan_passes_is_one_cleaning_would_leave_as_it_is(parts, bl
     cleaning = sanitize.clean(sanitize.file_blocks(path, block), out)
     if not sanitize.needs_cleaning(path):
         assert out.getvalue() == data and cleaning.line_map.empty and not cleaning.long_lines
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.lists(st.sampled_from([b"\n", b"\n" * 5, b"\n" * 70, b"a", b"\x00", b"\r\n"]), max_size=40).map(b"".join),
+    pos=st.integers(0, 50),
+    run=st.sampled_from([2, 4, 64]),
+)
+def test_a_run_of_empty_lines_is_found_where_the_pattern_finds_it(data, pos, run):
+    """``_next_run`` (a substring search) finds the run ``\\n{RUN+2,}`` would match, at any start."""
+    import re
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sanitize, "RUN", run)
+        got = sanitize._next_run(data, pos)
+    want = re.compile(b"\n{" + str(run + 2).encode() + b",}").search(data, pos)
+    assert (got.start(), got.end()) == (want.start(), want.end()) if want else got is None

@@ -157,7 +157,6 @@ REAL = _real_series()
 def _read(path, families, block=None, monkeypatch=None):
     if block is not None:
         monkeypatch.setattr(M, "BLOCK_BYTES", block)
-        monkeypatch.setattr(M, "GZIP_READ", max(64, block // 4))
     return read_metrics_file(path, "m", None, families)
 
 
