@@ -6,7 +6,11 @@ The lines are the lab's (every bundle under bundles/ and tests/data/) plus the p
 members, laid out as `oc adm must-gather` stores them (kubelet prefix, current/previous logs).
 Built with polars, so 1 GiB takes seconds.
 
-    corpus.py OUT_DIR --mb 1024
+With ``--real``, the lines are only those of the two real OpenShift must-gathers in tests/data/real
+(every etcd container log of every member: current and previous), so the corpus has what real clusters
+log, fewer events per line than the lab's faults make.
+
+    corpus.py OUT_DIR --mb 1024 [--real]
 """
 
 from __future__ import annotations
@@ -39,8 +43,27 @@ def source_lines() -> list[str]:
     return lines
 
 
-def build(out: Path, megabytes: int, start: str = "2026-01-01T00:00:00") -> dict:
-    base = pl.DataFrame({"body": source_lines()})
+def real_source_lines() -> list[str]:
+    """The zap lines of every etcd container log in the real must-gathers (tests/data/real)."""
+    lines: list[str] = []
+    for archive in sorted((REPO / "tests" / "data" / "real").glob("*.tar.xz")):
+        with tarfile.open(archive) as tf:
+            for member in tf:
+                name = member.name
+                if not (member.isfile() and "/namespaces/openshift-etcd/pods/etcd-" in name and name.endswith(".log")):
+                    continue
+                if "/etcd/etcd/logs/" not in name:
+                    continue
+                text = tf.extractfile(member).read().decode(errors="replace")  # type: ignore[union-attr]
+                for raw in text.splitlines():
+                    body = raw.split(" ", 1)[1] if re.match(r"^\d{4}-\d\d-\d\dT\S+ ", raw) else raw
+                    if body.startswith("{") and '"ts":"' in body:
+                        lines.append(body)
+    return lines
+
+
+def build(out: Path, megabytes: int, start: str = "2026-01-01T00:00:00", real: bool = False) -> dict:
+    base = pl.DataFrame({"body": real_source_lines() if real else source_lines()})
     base_bytes = int(base["body"].str.len_bytes().sum()) + 32 * base.height
     per_member = megabytes * 1024 * 1024 // 3
     repeats = max(1, per_member // base_bytes + 1)
@@ -88,12 +111,13 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out")
     p.add_argument("--mb", type=int, default=1024)
+    p.add_argument("--real", action="store_true", help="only the real must-gathers' lines (tests/data/real)")
     p.add_argument("--pack", type=Path, help="pack an existing corpus OUT into this .tar.gz instead")
     args = p.parse_args(argv)
     if args.pack:
         pack(Path(args.out), args.pack)
         return
-    info = build(Path(args.out), args.mb)
+    info = build(Path(args.out), args.mb, real=args.real)
     (Path(args.out) / ".built").write_text(json.dumps(info))
     print(f"{info['bytes'] / 2**20:.0f} MiB, {info['lines']} lines in {info['files']} files", file=sys.stderr)
 

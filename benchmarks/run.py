@@ -75,13 +75,14 @@ def best_of(name: str, cmd: list[str], repeat: int, before=None) -> Timing:
     return Timing(name, seconds, max(r[1] for r in runs), found.group(1) if found else "")
 
 
-def corpus_dir(work: Path, mb: int) -> Path:
-    out = work / f"corpus-{mb}mb"
+def corpus_dir(work: Path, mb: int, real: bool = False) -> Path:
+    out = work / (f"corpus-real-{mb}mb" if real else f"corpus-{mb}mb")
     marker = out / ".built"
     if not marker.exists():
         # built in a child: this process stays small, so a child's peak RSS (wait4) is its own
         shutil.rmtree(out, ignore_errors=True)
-        subprocess.run([sys.executable, str(HERE / "corpus.py"), str(out), "--mb", str(mb)], check=True)
+        cmd = [sys.executable, str(HERE / "corpus.py"), str(out), "--mb", str(mb)]
+        subprocess.run(cmd + (["--real"] if real else []), check=True)
     return out
 
 
@@ -117,10 +118,16 @@ def floor(corpus: Path, repeat: int) -> dict[str, float]:
 
 
 def measure(
-    mb: int, work: Path, repeat: int, tar: bool = False, growth: bool = False, with_floor: bool = False
+    mb: int,
+    work: Path,
+    repeat: int,
+    tar: bool = False,
+    growth: bool = False,
+    with_floor: bool = False,
+    real: bool = False,
 ) -> dict:
     work.mkdir(parents=True, exist_ok=True)
-    out = corpus_dir(work, mb)
+    out = corpus_dir(work, mb, real)
     info = json.loads((out / ".built").read_text())
     logs = sorted(str(p) for p in out.rglob("*.log"))
     report = work / "report"
@@ -143,7 +150,7 @@ def measure(
         shutil.rmtree(scratch, ignore_errors=True)
         results["etcd_perf_tgz"] = best_of("etcd-perf analyze .tar.gz", etcd_perf_cmd(archive, report), repeat)
     if growth:
-        double = corpus_dir(work, 2 * mb)
+        double = corpus_dir(work, 2 * mb, real)
         results["etcd_perf_2x"] = best_of("etcd-perf analyze (2x data)", etcd_perf_cmd(double, report), repeat)
     t = {k: v.seconds for k, v in results.items()}
     ratios = {
@@ -152,24 +159,33 @@ def measure(
     }
     if tar:
         ratios["tgz_over_tar_x"] = t["etcd_perf_tgz"] / t["tar_x"]
+        ratios["tgz_over_directory"] = t["etcd_perf_tgz"] / t["etcd_perf"]
     if growth:
         ratios["growth_2x"] = t["etcd_perf_2x"] / t["etcd_perf"]
+    ratios["peak_rss_mb"] = results["etcd_perf"].peak_rss_mb
     data = {
-        "corpus": {"mb": info["bytes"] / 2**20, "lines": info["lines"], "files": info["files"]},
+        "corpus": {"mb": info["bytes"] / 2**20, "lines": info["lines"], "files": info["files"], "real": real},
         "results": {k: asdict(v) for k, v in results.items()},
         "ratios": ratios,
         "targets": {
-            "naive_over_etcd_perf": ">= 6",
-            "etcd_perf_over_grep": "<= 8",
+            # issue 6's, superseded by issue 20's (the floor measured that no polars-only design meets them)
+            "naive_over_etcd_perf": ">= 6 (superseded)",
+            "etcd_perf_over_grep": "<= 8 (superseded)",
+            "tgz_over_tar_x": "<= 1.5 (superseded)",
+            # issue 20's
+            "etcd_perf_over_floor": "<= 2.5",
             "peak_rss_mb": "<= 600",
-            "tgz_over_tar_x": "<= 1.5",
+            "tgz_over_directory": "<= 1.1",
             "growth_2x": "<= 2.2",
         },
     }
     if with_floor:
-        # the whole analysis may take this long and meet both speed targets
+        # issue 6: the whole analysis may take this long and meet both speed targets
         budget = min(t["naive"] / 6, t["grep"] * 8)
-        data["floor"] = {"budget_seconds": budget, "stages": floor(out, max(repeat, 2))}
+        stages = floor(out, max(repeat, 2))
+        data["floor"] = {"budget_seconds": budget, "stages": stages}
+        # issue 20: the whole analysis against the floor query (message, minute and took of every candidate)
+        ratios["etcd_perf_over_floor"] = t["etcd_perf"] / stages["three fields"]
     return data
 
 
@@ -309,7 +325,7 @@ def print_table(data: dict) -> None:
             f"{r['peak_rss_mb']:7.0f}MB"
         )
     for k, v in data["ratios"].items():
-        print(f"{k:24} {v:6.2f}   (target {data['targets'][k]})")
+        print(f"{k:24} {v:6.2f}   (target {data['targets'].get(k, '-')})")
     phases = data["results"]["etcd_perf"]["phases"]
     if phases:
         print(f"etcd-perf phases: {phases}")
@@ -328,6 +344,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tar", action="store_true", help="also the .tar.gz corpus against tar -xzf")
     p.add_argument("--growth", action="store_true", help="also a corpus twice the size")
     p.add_argument("--floor", action="store_true", help="also the least any polars analysis must do")
+    p.add_argument("--real", action="store_true", help="the corpus of the real must-gathers' lines")
     p.add_argument("--metrics", action="store_true", help="the metrics dumps instead of the logs")
     p.add_argument("--scale", type=int, default=4, help="with --metrics: the bigger whole-cluster dump's size")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -336,7 +353,7 @@ def main(argv: list[str] | None = None) -> None:
         data = measure_metrics(args.work, args.repeat, scale=args.scale)
         print(json.dumps(data, indent=1)) if args.json else print_metrics(data)
         return
-    data = measure(args.mb, args.work, args.repeat, args.tar, args.growth, args.floor)
+    data = measure(args.mb, args.work, args.repeat, args.tar, args.growth, args.floor, args.real)
     if args.json:
         print(json.dumps(data, indent=1))
     else:
