@@ -77,6 +77,11 @@ def test_the_kit_installs_without_a_network_and_analyses_the_sample(kit, tmp_pat
         timeout=120,
     )
     assert r.stdout.strip() == "ok", r.stderr  # the fleet extra came with it
+    # of this project, the fresh venv's site-packages holds one package and its dist-info (its RECORD
+    # lists every file the install wrote: nothing at the top of site-packages but those two)
+    (record,) = venv.glob("lib/python*/site-packages/etcd_perf-*.dist-info/RECORD")
+    tops = {line.split(",", 1)[0].split("/", 1)[0] for line in record.read_text().splitlines() if line}
+    assert {t for t in tops if not t.startswith("..")} == {"etcd_perf", record.parent.name}, tops
 
 
 def test_a_corrupted_wheel_makes_install_refuse_with_one_line(kit, tmp_path):
