@@ -351,7 +351,10 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.metrics:
         data = measure_metrics(args.work, args.repeat, scale=args.scale)
-        print(json.dumps(data, indent=1)) if args.json else print_metrics(data)
+        if args.json:
+            print(json.dumps(data, indent=1))
+        else:
+            print_metrics(data)
         return
     data = measure(args.mb, args.work, args.repeat, args.tar, args.growth, args.floor, args.real)
     if args.json:

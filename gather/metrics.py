@@ -163,13 +163,14 @@ def _blocks(path: Path, problems: list[str]) -> Iterator[tuple[bytearray, int]]:
     lines (the last block's last line may lack its newline). The blocks are one buffer, read into again and
     again (a fresh 32 MB object per block costs more in page faults than the reading), valid until the next
     block is asked for."""
-    with gunzip.open_gzip(path) if gunzip.is_gzip(path) else open(path, "rb") as fh:
+    gzipped = gunzip.is_gzip(path)
+    with gunzip.open_gzip(path) if gzipped else open(path, "rb") as fh:
         buf, held, ended = bytearray(BLOCK_BYTES), 0, False
         while not ended:
             try:
                 got = fh.readinto(memoryview(buf)[held:])
-            except (EOFError, OSError, *gunzip.ERRORS):  # cut short or damaged: what was read is kept
-                problems.append(TRUNCATED)
+            except (EOFError, OSError, *gunzip.ERRORS) as exc:  # cut short or damaged: what was read is kept
+                problems.append(TRUNCATED if gzipped else f"read error ({exc}); read what was readable")
                 got = 0
             ended = got == 0
             total = held + got

@@ -10,6 +10,10 @@ from pathlib import Path
 from tests.factory import REPO
 
 
+def run(*cmd: object, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
 def test_wheel_analyses_the_embedded_sample_outside_the_checkout(tmp_path):
     wheels = tmp_path / "wheels"
     subprocess.run(
@@ -69,29 +73,17 @@ def test_wheel_analyses_the_embedded_sample_outside_the_checkout(tmp_path):
         "import sys, etcd_perf.analyze.cli as c; print(c.__file__); "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'analyze', 'gather', 'etcd_perf_sample'}))"
     )
-    r = subprocess.run([str(py), "-c", probe], cwd=work, capture_output=True, text=True, timeout=120)
+    r = run(py, "-c", probe, cwd=work)
     assert r.returncode == 0, r.stderr
     where, stray = r.stdout.splitlines()
     assert Path(where).is_relative_to(purelib) and stray == "[]", r.stdout
-    r = subprocess.run([str(py), "-m", "etcd_perf", "--version"], cwd=work, capture_output=True, text=True, timeout=60)
+    r = run(py, "-m", "etcd_perf", "--version", cwd=work)
     assert r.returncode == 0 and r.stdout.startswith("etcd-perf 0.1.0"), (r.stdout, r.stderr)
-    r = subprocess.run(
-        [str(env_dir / "bin" / "etcd-perf"), "analyze", "--format", "json"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = run(env_dir / "bin" / "etcd-perf", "analyze", "--format", "json", cwd=work)
     assert r.returncode == 2, r.stderr
     assert '"path": "sample"' in r.stdout
     (work / "a").mkdir()
     (work / "a" / "analysis.json").write_text(r.stdout)
-    r = subprocess.run(
-        [str(env_dir / "bin" / "etcd-perf"), "compare", "a", "a/analysis.json", "--format", "json"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = run(env_dir / "bin" / "etcd-perf", "compare", "a", "a/analysis.json", "--format", "json", cwd=work)
     assert r.returncode == 0, r.stderr
     assert '"verdict": "unchanged"' in r.stdout
