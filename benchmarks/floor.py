@@ -9,6 +9,11 @@ once, on the same catalogue needles etcd-perf uses:
 - ``candidates``: the lines holding a catalogue needle, counted;
 - ``three fields``: of those, the message, the minute and the raw ``took`` text, grouped by message and
   minute (count, longest text). No typing, no catalogue entry, no other field, no evidence, no report.
+- ``every field``: of the candidates, every JSON key the catalogue reads, as text (an array as a list),
+  decoded by polars' JSON reader in one pass per line (the fastest vectorised reading measured: about
+  twice as fast as a regex per key), and each key's values counted. Still no time, no level, no catalogue
+  entry, no typing and no analysis: the least a parse that gives the analysis its fields must do. (Not
+  usable as the parser itself: one line that is not JSON fails the whole column.)
 
 If ``three fields`` alone takes the budget, no polars-only design meets the targets on this machine.
 
@@ -26,11 +31,14 @@ from pathlib import Path
 import polars as pl
 
 from etcd_perf.gather.catalogue import default_catalogue
-from etcd_perf.gather.logparse import ZAP_MSG, _prefix_ts
+from etcd_perf.gather.logparse import ZAP_MSG, ZAP_START, _prefix_ts
 
 
 def stages(needles: str) -> dict[str, object]:
     raw = pl.col("raw")
+    catalogue = default_catalogue()
+    keys = sorted({(key, catalogue.fields[name]) for m in catalogue.messages for name, key in m.json.items()})
+    decoded = pl.Struct({key: pl.List(pl.String) if typ == "array" else pl.String for key, typ in keys})
 
     def read(f: str) -> pl.LazyFrame:
         return pl.scan_lines(f, name="raw").select(pl.len())
@@ -51,7 +59,19 @@ def stages(needles: str) -> dict[str, object]:
             .agg(pl.len(), pl.col("took").max())
         )
 
-    return {"read": read, "candidates": candidates, "three fields": three_fields}
+    def every_field(f: str) -> pl.LazyFrame:
+        return (
+            pl.scan_lines(f, name="raw")
+            .filter(raw.str.contains(needles))
+            # zap lines; the reference's elided lines ("...") are not JSON, and one invalid line fails the
+            # whole decode (polars has no per-line fallback): the floor leaves them out
+            .filter(raw.str.contains(ZAP_START, literal=True) & ~raw.str.contains(",...", literal=True))
+            .select(raw.str.replace(r"^[^{]*", "").str.json_decode(decoded).alias("j"))
+            .unnest("j")
+            .select(pl.all().count())
+        )
+
+    return {"read": read, "candidates": candidates, "three fields": three_fields, "every field": every_field}
 
 
 def main(argv: list[str] | None = None) -> None:

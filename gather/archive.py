@@ -164,7 +164,7 @@ class _Capped:
     def __init__(self, out, budget: _Budget) -> None:
         self.out, self.budget = out, budget
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         self.budget.spend(len(data))
         if self.budget.bytes_left < 0:
             self.out.write(data[: len(data) + self.budget.bytes_left])

@@ -186,12 +186,15 @@ def clean(blocks: Iterable[bytes], out: BinaryIO) -> Cleaning:
                 pos = end + 1
                 continue
             if run is None:
-                rest = data[pos:]
-                last = rest.rfind(b"\n")
-                done, carry = (rest[: last + 1], rest[last + 1 :]) if last >= 0 else (b"", rest)
-                out.write(done)
-                out_lines += done.count(b"\n")
-                result.bytes_out += len(done)
+                # whole lines written from a view of the block: two copies of it per block cost more than
+                # the line count
+                last = data.rfind(b"\n", pos)
+                done = last + 1 if last >= 0 else pos
+                if done > pos:
+                    out.write(memoryview(data)[pos:done])
+                    out_lines += data.count(b"\n", pos, done)
+                    result.bytes_out += done - pos
+                carry = data[done:]
                 pos = len(data)
                 break
             # keep the line the run's first line end closes and one empty line; drop the rest of the run

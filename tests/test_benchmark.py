@@ -44,6 +44,12 @@ def test_the_benchmark_reports_each_phase(measured):
     assert all(p in phases for p in ("open", "parse", "analyse", "render")), phases
 
 
+def test_the_benchmark_reports_each_tools_cpu(measured):
+    # user + system CPU of the child: on two cores the logs' and the archive's targets are about CPU
+    for result in measured["results"].values():
+        assert 0 < result["cpu_seconds"] < 4 * result["seconds"] + 1, result
+
+
 def bench_summary(data: dict) -> str:
     return ", ".join(f"{k} {v['seconds']:.3f}s {v['peak_rss_mb']:.0f}MB" for k, v in data["results"].items())
 

@@ -175,6 +175,33 @@ def test_truncated_json_line_is_counted_not_fatal():
     assert ev["kind"] == "apply_slow" and ev["took_ms"] is not None and ev["response"] is None
 
 
+def test_each_catalogue_reads_its_own_keys_though_entry_queries_are_built_once():
+    # an entry's query is built once per catalogue and reused for every batch: a second catalogue in the same
+    # process, whose entry reads other keys into the same field, must not get the first one's query
+    def catalogue(key: str):
+        return parse_catalogue(
+            {
+                "fields": {"took_ms": "duration"},
+                "messages": [
+                    {
+                        "kind": "apply_slow",
+                        "subsystem": "apply",
+                        "needle": "apply request took too long",
+                        "formats": ["zap"],
+                        "match": "^apply request took too long$",
+                        "json": {"took_ms": key},
+                    }
+                ],
+            }
+        )
+
+    for _ in range(2):  # the second round reads from the cache
+        for key, took in (("took", 531.978977), ("expected-duration", 100.0)):
+            frames, _ = parse_lines(lines_of([R.ZAP34_APPLY]), cat := catalogue(key), False)
+            assert frames["apply_slow"]["took_ms"].to_list() == [pytest.approx(took)], key
+            del cat
+
+
 def test_catalogue_rejects_undeclared_fields_and_bad_regex():
     bad_field = {
         "fields": {},
