@@ -545,13 +545,9 @@ def _of(kind_events: KindFrames, kinds: list[str]) -> pl.DataFrame:
 
 
 def _assemble(files: list[tuple[KindFrames, dict]], catalogue: Catalogue) -> KindFrames:
-    """Each kind's events over all files: labelled with member and file, deduplicated, in time order.
-
-    ``files`` is emptied on the way and each kind's parts let go once that kind is sorted: the sort copies
-    the kind, and holding every file's frames until the end kept two copies of all events at the peak."""
+    """Each kind's events over all files: labelled with member and file, deduplicated, in time order."""
     by_kind: dict[str, list[pl.DataFrame]] = {}
-    while files:
-        frames, labels = files.pop(0)
+    for frames, labels in files:
         for kind, frame in frames.items():
             by_kind.setdefault(kind, []).append(
                 frame.with_columns(
@@ -561,15 +557,12 @@ def _assemble(files: list[tuple[KindFrames, dict]], catalogue: Catalogue) -> Kin
                     file_order=pl.lit(labels["file_order"], dtype=pl.Int32),
                 )
             )
-        frames.clear()
     out: KindFrames = {}
-    for kind in sorted(by_kind):
-        parts = by_kind.pop(kind)
+    for kind, parts in sorted(by_kind.items()):
         schema = bundle_event_schema(catalogue, kind)
         events = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
         events = _dedupe_overlaps(events).select([pl.col(c).cast(t) for c, t in schema.items()])
         out[kind] = events.sort(EVENT_ORDER, nulls_last=True)
-        del parts, events
     return out
 
 

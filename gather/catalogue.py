@@ -53,6 +53,12 @@ class MessageRule:
 class Catalogue:
     fields: dict[str, str]
     messages: tuple[MessageRule, ...]
+    # what readers build from the catalogue once and reuse for every batch (logparse: each entry's query)
+    memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        # the memo holds closures (not picklable) and is rebuilt where it is needed: a catalogue travels without it
+        return {**self.__dict__, "memo": {}}
 
     def dtype(self, name: str) -> pl.DataType:
         return FIELD_TYPES[self.fields[name]]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -615,17 +614,13 @@ def _time_backwards(frames: KindFrames) -> int:
 
 
 Stage = Callable[[pl.LazyFrame], pl.LazyFrame]
-_STAGES: dict[int, tuple[weakref.ref, dict[int, list[Stage]]]] = {}
 
 
 def _rule_stages(catalogue: Catalogue, idx: int) -> list[Stage]:
-    """The steps that turn an entry's rows into its events, built once per catalogue and entry: building
-    the expressions in Python cost 13 ms of a batch's 360, and every batch of every file needs the same."""
-    cached = _STAGES.get(id(catalogue))
-    if cached is None or cached[0]() is not catalogue:  # a new catalogue (an id can be reused)
-        cached = (weakref.ref(catalogue), {})
-        _STAGES[id(catalogue)] = cached
-    stages = cached[1].get(idx)
+    """The steps that turn an entry's rows into its events, built once per catalogue and entry (kept in the
+    catalogue's memo): building the expressions in Python cost 13 ms of a batch's 360, and every batch of
+    every file needs the same."""
+    stages = catalogue.memo.get(("stages", idx))
     if stages is None:
         rule = catalogue.messages[idx]
         sources = _rule_sources(rule, catalogue.fields)
@@ -643,7 +638,7 @@ def _rule_stages(catalogue: Catalogue, idx: int) -> list[Stage]:
         escaped = [json_unescape(pl.col(n)).alias(n) for n in rule.json if catalogue.fields[n] == "str"]
         if escaped:
             stages.append(lambda q: q.with_columns(escaped))
-        cached[1][idx] = stages
+        catalogue.memo[("stages", idx)] = stages
     return stages
 
 

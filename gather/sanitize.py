@@ -36,28 +36,16 @@ BLOCK = 16 << 20
 NEWLINES = re.compile(rb"\n+")
 
 
-@dataclass(frozen=True)
-class _Run:
-    start_at: int
-    end_at: int
-
-    def start(self) -> int:
-        return self.start_at
-
-    def end(self) -> int:
-        return self.end_at
-
-
-def _next_run(data: bytes, pos: int) -> _Run | None:
+def _next_run(data: bytes, pos: int) -> tuple[int, int] | None:
     """The first run of more than RUN empty lines at or after ``pos``: the line end before them and theirs,
-    as the pattern ``\\n{RUN+2,}`` would match it. Found with ``find`` of RUN+2 line ends (a substring
-    search that skips ahead: a regular expression tries every line end and ran at 140 MB/s), then
+    as ``(start, end)`` of the pattern ``\\n{RUN+2,}``'s match. Found with ``find`` of RUN+2 line ends (a
+    substring search that skips ahead: a regular expression tries every line end and ran at 140 MB/s), then
     extended over the line ends that follow. RUN is read at call time, so a test may lower it."""
     at = data.find(b"\n" * (RUN + 2), pos)
     if at < 0:
         return None
     run = NEWLINES.match(data, at)
-    return _Run(at, run.end() if run else at)
+    return at, run.end() if run else at
 
 
 @dataclass
@@ -168,7 +156,7 @@ def clean(blocks: Iterable[bytes], out: BinaryIO) -> Cleaning:
         pos = 0
         while pos < len(data):
             run = _next_run(data, pos)
-            long_at = _long_line(data, pos, run.start() if run else len(data))
+            long_at = _long_line(data, pos, run[0] if run else len(data))
             if long_at is not None:
                 start, end = long_at
                 piece = data[pos:start] + data[start : start + KEEP]
@@ -198,15 +186,15 @@ def clean(blocks: Iterable[bytes], out: BinaryIO) -> Cleaning:
                 pos = len(data)
                 break
             # keep the line the run's first line end closes and one empty line; drop the rest of the run
-            piece = data[pos : run.start()] + b"\n\n"
+            piece = data[pos : run[0]] + b"\n\n"
             out.write(piece)
             out_lines += piece.count(b"\n")
             result.bytes_out += len(piece)
-            dropped = run.end() - run.start() - 2
+            dropped = run[1] - run[0] - 2
             result.empty_dropped += dropped
             result.line_map.at.append(out_lines)
             result.line_map.dropped.append(dropped)
-            pos = run.end()
+            pos = run[1]
         if len(carry) > LONG_LINE_BYTES:  # cannot happen: _long_line saw it
             raise AssertionError("carried line over the limit")
     if carry:

@@ -370,4 +370,4 @@ def test_a_run_of_empty_lines_is_found_where_the_pattern_finds_it(data, pos, run
         mp.setattr(sanitize, "RUN", run)
         got = sanitize._next_run(data, pos)
     want = re.compile(b"\n{" + str(run + 2).encode() + b",}").search(data, pos)
-    assert (got.start(), got.end()) == (want.start(), want.end()) if want else got is None
+    assert got == (want.start(), want.end()) if want else got is None

@@ -1,6 +1,7 @@
 """Every line format etcd writes, parsed from real lines into typed events."""
 
 import json
+import pickle
 import re
 from datetime import UTC, datetime
 
@@ -176,8 +177,8 @@ def test_truncated_json_line_is_counted_not_fatal():
 
 
 def test_each_catalogue_reads_its_own_keys_though_entry_queries_are_built_once():
-    # an entry's query is built once per catalogue and reused for every batch: a second catalogue in the same
-    # process, whose entry reads other keys into the same field, must not get the first one's query
+    # an entry's query is built once per catalogue (its memo) and reused for every batch: a second catalogue in
+    # the same process, whose entry reads other keys into the same field, must not get the first one's query
     def catalogue(key: str):
         return parse_catalogue(
             {
@@ -198,6 +199,11 @@ def test_each_catalogue_reads_its_own_keys_though_entry_queries_are_built_once()
     for _ in range(2):  # the second round reads from the cache
         for key, took in (("took", 531.978977), ("expected-duration", 100.0)):
             frames, _ = parse_lines(lines_of([R.ZAP34_APPLY]), cat := catalogue(key), False)
+            assert frames["apply_slow"]["took_ms"].to_list() == [pytest.approx(took)], key
+            # a catalogue with its memo filled still travels (to a fleet worker), and the copy parses alike
+            copy = pickle.loads(pickle.dumps(cat))
+            assert copy == cat and not copy.memo
+            frames, _ = parse_lines(lines_of([R.ZAP34_APPLY]), copy, False)
             assert frames["apply_slow"]["took_ms"].to_list() == [pytest.approx(took)], key
             del cat
 
