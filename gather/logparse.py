@@ -259,9 +259,35 @@ def _json_text(key: str, typ: str) -> pl.Expr:
         return pl.when(rest.str.starts_with("[")).then(rest.str.replace(r"\][^\]]*$", "]"))
     if typ != "str":
         return raw.str.extract('"' + re.escape(key) + r'":"?([^",}\]]*)', 1)
+    return _json_string(key)
+
+
+# a JSON string's content (still escaped) at the start of the text, and its closing quote
+STRING_AT_START = r'^"((?:[^"\\]|\\.)*)"'
+
+
+def _json_string(key: str, strings_only: bool = False) -> pl.Expr:
+    """A free-text key's value: where the key's first occurrence holds a string (nearly always), the text
+    after it is cut at the key (a literal search) and the string read by a regex anchored at its start,
+    two to four times faster than searching the line with the general pattern (a slow request's request
+    text runs to hundreds of bytes). Anything else (a number, a string cut short) takes the general
+    pattern, on those rows only: the result is the same either way. ``strings_only``: the general pattern
+    takes a string value only (``ZAP_MSG``), else any JSON value as written."""
+    rest = pl.field("raw").str.splitn(f'"{key}":', 2).struct.field("field_1")
+    other = pl.when(pl.field("v").is_null() & pl.field("rest").is_not_null()).then(pl.field("raw"))
+    if strings_only:
+        general = other.str.extract('"' + re.escape(key) + '":' + STRING_AT_START.removeprefix("^"), 1)
+    else:
+        general = (
+            other.str.extract_groups(_zap_key(key))
+            .struct.with_fields(v=pl.coalesce(pl.field("1"), pl.field("2")))
+            .struct.field("v")
+        )
     return (
-        raw.str.extract_groups(_zap_key(key))
-        .struct.with_fields(v=pl.coalesce(pl.field("1"), pl.field("2")))
+        pl.struct(raw=pl.col("raw"))
+        .struct.with_fields(rest=rest)
+        .struct.with_fields(v=pl.field("rest").str.extract(STRING_AT_START, 1))
+        .struct.with_fields(v=pl.coalesce(pl.field("v"), general))
         .struct.field("v")
     )
 
@@ -319,7 +345,7 @@ def _zap_candidates(cand: pl.LazyFrame) -> pl.LazyFrame:
             "raw",
             _prefix_ts(raw).alias("ts"),
             raw.str.extract(ZAP_LEVEL, 1).alias("level"),
-            raw.str.extract(ZAP_MSG, 1).alias("_msg"),
+            _json_string("msg", strings_only=True).alias("_msg"),
         )
         # the kubelet prefix is UTC and monotonic per file; zap's own time is read only where there is
         # none (the text is masked first: a when/then would run the regex on every row anyway)

@@ -12,7 +12,15 @@ from hypothesis import strategies as st
 
 from etcd_perf.gather.catalogue import default_catalogue, parse_catalogue
 from etcd_perf.gather.durations import duration_ms
-from etcd_perf.gather.logparse import excerpts, json_unescape, parse_lines, wide_events
+from etcd_perf.gather.logparse import (
+    ZAP_MSG,
+    _json_string,
+    _zap_key,
+    excerpts,
+    json_unescape,
+    parse_lines,
+    wide_events,
+)
 from tests import real_lines as R
 
 
@@ -251,6 +259,31 @@ def test_json_unescape_agrees_with_json_and_never_raises_on_damage(text):
     decoded = frame.select(json_unescape(pl.col("v"))).to_series()
     assert decoded[0] == text
     assert decoded[1] is not None  # any text: decoded when it is valid JSON content, else kept
+
+
+# a free-text key is read by a literal cut and an anchored regex, falling back to the general pattern: the
+# two readings agree on any line, whole or damaged (a key twice, a number, a string cut short, junk between)
+PIECES = st.sampled_from(['"request":', '"msg":', '"', "\\", '\\"', ",", "}", "{", "[", "]", " ", "1", "x", "µ"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.one_of(PIECES, st.text(max_size=4))).map("".join), min_size=1, max_size=8))
+def test_a_free_text_key_reads_as_the_general_pattern_reads_it_on_any_line(lines):
+    frame = pl.DataFrame({"raw": lines}, schema={"raw": pl.String})
+    general = (
+        pl.col("raw")
+        .str.extract_groups(_zap_key("request"))
+        .struct.with_fields(v=pl.coalesce(pl.field("1"), pl.field("2")))
+        .struct.field("v")
+    )
+    got = frame.select(
+        fast=_json_string("request"),
+        general=general,
+        msg_fast=_json_string("msg", strings_only=True),
+        msg_general=pl.col("raw").str.extract(ZAP_MSG, 1),
+    )
+    assert got["fast"].to_list() == got["general"].to_list()
+    assert got["msg_fast"].to_list() == got["msg_general"].to_list()
 
 
 # --- every zap entry's JSON fields, read by regex off the raw line, against json.loads as the oracle ---
