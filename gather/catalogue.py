@@ -90,6 +90,27 @@ class Catalogue:
         return {m.kind: m.subsystem for m in self.messages}
 
 
+# columns every event has, or the parser works with while it reads a line: a field of one of these names
+# would overwrite them
+RESERVED_NAMES = frozenset(
+    [
+        "line",
+        "ts",
+        "level",
+        "fmt",
+        "kind",
+        "subsystem",
+        "digest",
+        "member",
+        "file",
+        "file_kind",
+        "file_order",
+        "raw",
+        "text",
+    ]
+)
+
+
 def _rule(entry: dict, declared: dict[str, str], where: str) -> MessageRule:
     missing = {"kind", "subsystem", "needle", "formats", "match"} - entry.keys()
     if missing:
@@ -129,6 +150,8 @@ def parse_catalogue(data: dict, where: str = "messages.yaml") -> Catalogue:
     for name, typ in declared.items():
         if typ not in FIELD_TYPES:
             raise ValueError(f"{where}: field {name!r} has unknown type {typ!r}")
+        if name in RESERVED_NAMES or name.startswith("_"):
+            raise ValueError(f"{where}: field {name!r} is a name the parser uses itself (or begins with '_')")
     rules = tuple(_rule(e, declared, f"{where} entry {i}") for i, e in enumerate(data.get("messages") or []))
     return Catalogue(fields=declared, messages=rules)
 

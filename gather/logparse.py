@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from etcd_perf.gather.catalogue import Catalogue, MessageRule
-from etcd_perf.gather.durations import duration_ms
+from etcd_perf.gather.durations import common_duration_ms, duration_ms
 from etcd_perf.gather.timestamps import DT, capnslog_ts, iso_ts, raft_stdlib_ts
 
 # `oc logs --timestamps` / must-gather prefix (RFC3339Nano) and raw CRI-O files (stream + F|P tag).
@@ -426,34 +426,51 @@ def _assign_rules(cand: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
 
 def _rule_sources(rule: MessageRule, types: dict[str, str]) -> list[pl.Expr]:
     """Stage 1: the raw text of each field the rule fills, one column each (``_j_*``, ``_g``)."""
-    exprs = [
-        # a duration's "µ" is "\u00b5" where a writer escaped non-ASCII (a log shipper re-encoding the line)
-        (json_unescape(_json_text(key, typ)) if (typ := types[name]) == "duration" else _json_text(key, typ)).alias(
-            f"_j_{name}"
-        )
-        for name, key in sorted(rule.json.items())
-    ]
+    # a duration's text stays escaped here: its common form holds no backslash, and the rest is unescaped
+    # (a "µ" written "\u00b5" by a log shipper re-encoding the line) where stage 3 reads it
+    exprs = [_json_text(key, types[name]).alias(f"_j_{name}") for name, key in sorted(rule.json.items())]
     if rule.groups:
         exprs.append(pl.col("text").str.extract_groups(rule.match).alias("_g"))
     return exprs
 
 
-def _rule_fields(rule: MessageRule, catalogue: Catalogue) -> list[pl.Expr]:
-    """Stage 2: the fields of the rule's kind, typed, from the stage-1 columns (null where the rule has none)."""
+def _rule_fields(rule: MessageRule, catalogue: Catalogue) -> tuple[list[pl.Expr], list[pl.Expr]]:
+    """Stage 2: the fields of the rule's kind, typed, from the stage-1 columns (null where the rule has none);
+    and, for stage 3, each duration's text where its common form did not read it (``_d_*``, for
+    ``_rest_of_durations``)."""
     exprs: list[pl.Expr] = []
+    rest: list[pl.Expr] = []
     for name in catalogue.kind_fields(rule.kind):
         typ = catalogue.fields[name]
-        sources: list[pl.Expr] = []
-        if name in rule.json:
-            sources.append(pl.col(f"_j_{name}"))
-        if rule.groups and name in rule.groups:
-            sources.append(pl.col("_g").struct.field(name))
+        json = pl.col(f"_j_{name}") if name in rule.json else None
+        group = pl.col("_g").struct.field(name) if rule.groups and name in rule.groups else None
+        sources = [s for s in (json, group) if s is not None]
         if not sources:
             exprs.append(pl.lit(None, dtype=catalogue.dtype(name)).alias(name))
             continue
         raw = sources[0] if len(sources) == 1 else pl.coalesce(sources)
-        exprs.append(_typed(raw, typ).cast(catalogue.dtype(name), strict=False).alias(name))
-    return exprs
+        if typ != "duration":
+            exprs.append(_typed(raw, typ).cast(catalogue.dtype(name), strict=False).alias(name))
+            continue
+        exprs.append(common_duration_ms(raw).cast(catalogue.dtype(name), strict=False).alias(name))
+        unread = pl.col(name).is_null()
+        texts = [json_unescape(pl.when(unread).then(json))] if json is not None else []
+        texts += [pl.when(unread).then(group)] if group is not None else []
+        rest.append((texts[0] if len(texts) == 1 else pl.coalesce(texts)).alias(f"_d_{name}"))
+    return exprs, rest
+
+
+def _rest_of_durations(part: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
+    """The durations the common form did not read (minutes, hours, junk: a batch seldom has any), read by
+    ``duration_ms`` from their texts (``_d_*``), which then go."""
+    texts = [c for c in part.columns if c.startswith("_d_")]
+    unread = [c for c in texts if part[c].null_count() < part.height]
+    if unread:
+        part = part.with_columns(
+            pl.coalesce(pl.col(c[3:]), duration_ms(pl.col(c)).cast(catalogue.dtype(c[3:]), strict=False)).alias(c[3:])
+            for c in unread
+        )
+    return part.drop(texts)
 
 
 def _digest() -> pl.Expr:
@@ -650,6 +667,7 @@ def _rule_stages(catalogue: Catalogue, idx: int) -> list[Stage]:
     if stages is None:
         rule = catalogue.messages[idx]
         sources = _rule_sources(rule, catalogue.fields)
+        fields, rest = _rule_fields(rule, catalogue)
         columns = [
             pl.col("line").cast(pl.UInt64),
             "ts",
@@ -658,9 +676,10 @@ def _rule_stages(catalogue: Catalogue, idx: int) -> list[Stage]:
             pl.lit(rule.kind).alias("kind"),
             pl.lit(rule.subsystem).alias("subsystem"),
             _digest(),
-            *_rule_fields(rule, catalogue),
+            *(pl.col(name) for name in catalogue.kind_fields(rule.kind)),
+            *rest,
         ]
-        stages = [lambda q: q.with_columns(sources), lambda q: q.select(columns)]
+        stages = [lambda q: q.with_columns(sources), lambda q: q.with_columns(fields), lambda q: q.select(columns)]
         escaped = [json_unescape(pl.col(n)).alias(n) for n in rule.json if catalogue.fields[n] == "str"]
         if escaped:
             stages.append(lambda q: q.with_columns(escaped))
@@ -689,7 +708,7 @@ def _batch_events(batch: pl.DataFrame, catalogue: Catalogue) -> tuple[KindFrames
         queries.append(query)
     parts: dict[str, list[pl.DataFrame]] = {}
     for kind, part in zip(kinds, pl.collect_all(queries), strict=True):
-        parts.setdefault(kind, []).append(part)
+        parts.setdefault(kind, []).append(_rest_of_durations(part, catalogue))
     broken = int(zap["_broken"].sum())
     frames = {kind: (pl.concat(p, how="vertical") if len(p) > 1 else p[0]).sort("line") for kind, p in parts.items()}
     return frames, broken, span

@@ -229,6 +229,9 @@ def test_catalogue_rejects_undeclared_fields_and_bad_regex():
     }
     with pytest.raises(ValueError, match="bad regex"):
         parse_catalogue(bad_regex)
+    for name in ("raw", "line", "_j_took_ms"):  # the parser's own columns: a field must not overwrite them
+        with pytest.raises(ValueError, match="parser uses itself"):
+            parse_catalogue({"fields": {name: "str"}, "messages": []})
 
 
 def test_every_catalogue_entry_regex_compiles_in_polars():
@@ -306,10 +309,16 @@ ZAP_ENTRIES = [
     and (msg := _literal_message(m.match) or ("trace[42] range" if m.kind == "trace" else None))
 ]
 FREE_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)
-GO_DURATION = st.builds(
-    "{}{}".format,
-    st.decimals(min_value=0, max_value=10**5, places=6).map(lambda d: format(d.normalize(), "f")),
-    st.sampled_from(["ns", "µs", "ms", "s"]),
+GO_DURATION = st.one_of(
+    st.builds(
+        "{}{}".format,
+        st.decimals(min_value=0, max_value=10**5, places=6).map(lambda d: format(d.normalize(), "f")),
+        st.sampled_from(["ns", "µs", "ms", "s"]),
+    ),
+    # over a minute, and what no Go duration is: read by duration_ms's other path, in the same batch
+    st.builds("{}h{}m{}s".format, st.integers(0, 3), st.integers(0, 59), st.integers(0, 59)),
+    st.builds("{}m{}.{}s".format, st.integers(1, 59), st.integers(0, 59), st.integers(0, 999)),
+    st.sampled_from(["", "fast", "1e5ms", "5.ms", "-3s"]),
 )
 VALUES = {
     "duration": GO_DURATION,
