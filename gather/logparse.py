@@ -511,9 +511,10 @@ def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) 
     text itself is not kept: ``excerpts`` reads it back for the few lines a report quotes.
     """
     lines = joined_lines(lines, join_partials)
-    totals_q, others_q, ends_q = _file_stats(lines.drop("_chunks"))
-    chunks_q = lines.select((pl.col("_chunks") - 1).sum().alias("joined"))
-    totals, others, ends, chunks = pl.collect_all([totals_q, others_q, ends_q, chunks_q], engine="streaming")
+    queries = _file_stats(lines.drop("_chunks"))
+    if join_partials:  # else no line was joined, and counting so would read the lines once more
+        queries.append(lines.select((pl.col("_chunks") - 1).sum().alias("joined")))
+    totals, others, ends, *chunks = pl.collect_all(queries, engine="streaming")
     is_zap = pl.col("raw").str.contains(ZAP_START, literal=True)
     candidates = lines.filter(candidate_filter(catalogue)).select("line", "raw", is_zap.alias("_zap"))
     parts: dict[str, list[pl.DataFrame]] = {}
@@ -545,7 +546,7 @@ def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) 
         lines=int(totals["lines"][0]),
         by_format=dict(sorted(by_format.items())),
         unparsed=by_format.get("other", 0),
-        joined_partials=int(chunks["joined"][0] or 0),
+        joined_partials=int(chunks[0]["joined"][0] or 0) if chunks else 0,
         invalid_json=broken,
         binary_lines=int(totals["binary"][0]),
         long_lines=int(totals["long"][0]),
