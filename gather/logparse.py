@@ -715,11 +715,20 @@ def _batch_events(batch: pl.DataFrame, catalogue: Catalogue) -> tuple[KindFrames
     return frames, broken, span
 
 
-def excerpts(lines: pl.LazyFrame, join_partials: bool, wanted: pl.Series) -> pl.DataFrame:
+def excerpt_query(lines: pl.LazyFrame, join_partials: bool, wanted: pl.Series) -> pl.LazyFrame:
     """``line`` -> ``excerpt`` (the line without kubelet/syslog prefix, cut to EXCERPT_CHARS) for the
-    wanted line numbers: one more scan of the file, for the handful of lines a report quotes."""
+    wanted line numbers: one more scan of the file, for the lines a report quotes. The scan stops at the
+    last wanted line and keeps no line before the first (what a report quotes lies mostly in its window:
+    the end of the file)."""
+    wanted = wanted.cast(pl.UInt64)
+    if not join_partials:  # (a CRI file's partial lines are joined: where one starts is known after the scan)
+        first, last = (int(wanted.min()), int(wanted.max())) if wanted.len() else (1, 0)
+        lines = lines.slice(first - 1, last - first + 1)  # ``lines`` are the file's lines from its first
     picked = joined_lines(lines, join_partials).filter(pl.col("line").is_in(wanted.implode())).select("line", "raw")
     inner = _classify(_strip_prefix(picked, False))
-    return inner.select(
-        pl.col("line").cast(pl.UInt64), pl.col("inner").str.slice(0, EXCERPT_CHARS).alias("excerpt")
-    ).collect(engine="streaming")
+    return inner.select(pl.col("line").cast(pl.UInt64), pl.col("inner").str.slice(0, EXCERPT_CHARS).alias("excerpt"))
+
+
+def excerpts(lines: pl.LazyFrame, join_partials: bool, wanted: pl.Series) -> pl.DataFrame:
+    """``excerpt_query``, run."""
+    return excerpt_query(lines, join_partials, wanted).collect(engine="streaming")

@@ -13,10 +13,14 @@ from hypothesis import strategies as st
 from etcd_perf.gather.catalogue import default_catalogue, parse_catalogue
 from etcd_perf.gather.durations import duration_ms
 from etcd_perf.gather.logparse import (
+    EXCERPT_CHARS,
     ZAP_MSG,
+    _classify,
     _json_string,
+    _strip_prefix,
     _zap_key,
     excerpts,
+    joined_lines,
     json_unescape,
     parse_lines,
     wide_events,
@@ -107,6 +111,23 @@ def test_kubelet_prefix_gives_the_time_and_is_stripped():
     assert ev["ts"] == datetime(2022, 7, 4, 6, 35, 26, 512448, UTC)
     quoted = excerpts(lines_of([R.KUBELET_CLOCK_DRIFT]), False, pl.Series([ev["line"]]))
     assert quoted["excerpt"][0].startswith("{")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.text(alphabet='ab {}"', max_size=6)), min_size=1, max_size=12), st.data())
+def test_excerpts_read_only_the_stretch_of_the_wanted_lines_and_quote_what_a_whole_scan_quotes(parts, data):
+    # CRI lines, partial ones ("P") continuing on the next, read with and without joining
+    lines = [f"2020-06-30T01:18:21.{i:03d}Z stdout {'P' if p else 'F'} {t}" for i, (p, t) in enumerate(parts)]
+    join = data.draw(st.booleans())
+    wanted = pl.Series(data.draw(st.lists(st.integers(1, len(lines)), max_size=5)), dtype=pl.UInt64)
+    got = excerpts(lines_of(lines), join, wanted)
+    picked = joined_lines(lines_of(lines), join).filter(pl.col("line").is_in(wanted.implode())).select("line", "raw")
+    whole = (
+        _classify(_strip_prefix(picked, False))
+        .select(pl.col("line").cast(pl.UInt64), pl.col("inner").str.slice(0, EXCERPT_CHARS).alias("excerpt"))
+        .collect()
+    )
+    assert got.sort("line").to_dicts() == whole.sort("line").to_dicts()
 
 
 def test_cri_o_lines_with_stream_tag_and_offset():
