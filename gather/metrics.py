@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -238,17 +239,21 @@ def _run_end(b: bytes, at: int, n: int, key: Callable[[bytes, int, int], bytes])
             hi = q
 
 
-def _split(b: bytes, n: int, families: frozenset[bytes]) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """``b[:n]``'s runs of lines to parse (families read, damaged lines) and to skip (other families'
-    well-formed samples, comments), found without reading every line."""
-    parse: list[tuple[int, int]] = []
-    skip: list[tuple[int, int]] = []
+Runs = list[tuple[int, int]]
+
+
+def _split(b: bytes, n: int, families: frozenset[bytes]) -> tuple[Runs, Runs, Runs]:
+    """``b[:n]``'s runs of lines to parse (families read, damaged lines), to skip (other families'
+    well-formed samples) and of comments, found without reading every line."""
+    parse: Runs = []
+    skip: Runs = []
+    comments: Runs = []
     at = 0
     while at < n:
         name = _name_at(b, at, n)
         end = _run_end(b, at, n, _name_at)
         if name == b"#":
-            pass
+            comments.append((at, end))
         elif name not in families and name and SAMPLE_AT.match(b[at : _line_end(b, at, n)].rstrip(b"\r\n")):
             skip.append((at, end))
         elif parse and parse[-1][1] == at:
@@ -256,13 +261,31 @@ def _split(b: bytes, n: int, families: frozenset[bytes]) -> tuple[list[tuple[int
         else:
             parse.append((at, end))
         at = end
-    return parse, skip
+    return parse, skip, comments
 
 
 def _lines(b: bytes | bytearray, start: int, end: int) -> int:
     """Lines in ``b[start:end]`` (the last may lack its newline): the samples of a family skipped. (polars'
     line scanner counts twice as fast, but copying the run out for it costs more than that.)"""
     return b.count(b"\n", start, end) + (1 if end > start and b[end - 1] != 10 else 0)
+
+
+def _file_lines(path: Path) -> int:
+    """The lines of a plain file, as ``_lines`` counts them, by polars' line scanner: twice the speed of
+    ``bytes.count``, on its own threads (it neither holds the interpreter's lock nor validates UTF-8);
+    by ``bytes.count`` should it fail, and 0 when the file cannot be read (the reading says so)."""
+    try:
+        return int(pl.scan_lines(path).select(pl.len()).collect().item())
+    except Exception:  # any failure of the fast count: the slow one, which tells what is wrong
+        pass
+    lines, last = 0, b"\n"
+    try:
+        with open(path, "rb") as fh:
+            while block := fh.read(BLOCK_BYTES):
+                lines, last = lines + block.count(b"\n"), block[-1:]
+    except OSError:
+        return lines
+    return lines + (last != b"\n")
 
 
 def _series_runs(b: bytes, start: int, end: int) -> tuple[int, bytes, bytes]:
@@ -293,43 +316,68 @@ def read_metrics_file(
     samples = series = bad = 0
     tail = b""
     carried = b""  # the series a skipped run ended a block with: the next block may go on with it
-    for block, n in _blocks(path, problems):
-        tail = (tail + block[max(0, n - 64) : n])[-64:]
-        if wanted is None:
-            parse, skip = [(0, n)], []
-        else:
-            parse, skip = _split(block, n, wanted)
-        for start, end in skip:
-            samples += _lines(block, start, end)
-            count, first, last = _series_runs(block, start, end)
-            series += count - (1 if first == carried and start == 0 else 0)
-            carried = last if end == n else b""
-        if not skip or skip[-1][1] != n:
-            carried = b""
-        if not parse:
-            continue
-        view = memoryview(block)
-        data = b"".join(view[s:e] for s, e in parse)
-        view.release()
-        try:
-            data.decode("utf-8")  # nearly always valid: then parsed as read, with no replaced copy
-        except UnicodeDecodeError:
-            data = data.decode("utf-8", errors="replace").encode("utf-8")
-        frame, unparsed = parse_samples(data, kind, rel, default_ts)
-        bad += unparsed
-        samples += frame.height
-        # categorical first: a string column's slices keep the whole block's text alive
-        frame = frame.cast(KEPT_SCHEMA)
-        seen.append(frame.select("name", "labels").unique())
-        if wanted is not None:
-            frame = frame.filter(pl.col("name").is_in(list(families or [])))
-        frames.append(frame)
+    # The skipped families' samples are their lines: of a plain file, all its lines less those read or
+    # commented, counted beside the reading (bytes.count of the skipped runs held the interpreter's lock
+    # for half the reading of a whole-cluster dump); of a gzipped one, run by run.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        everything = pool.submit(_file_lines, path) if wanted is not None and not gunzip.is_gzip(path) else None
+        kept_lines = 0  # lines of the runs read and of the comments, when ``everything`` counts the file
+        for block, n in _blocks(path, problems):
+            tail = (tail + block[max(0, n - 64) : n])[-64:]
+            parse, skip, comments = ([(0, n)], [], []) if wanted is None else _split(block, n, wanted)
+            if everything is not None:
+                kept_lines += sum(_lines(block, start, end) for start, end in parse + comments)
+            carried, skipped, runs = _skipped(block, n, skip, carried, everything is None)
+            samples += skipped
+            series += runs
+            if not parse:
+                continue
+            frame, unparsed = _parse_runs(block, parse, kind, rel, default_ts)
+            bad += unparsed
+            samples += frame.height
+            seen.append(frame.select("name", "labels").unique())
+            if wanted is not None:
+                frame = frame.filter(pl.col("name").is_in(list(families or [])))
+            frames.append(frame)
+        if everything is not None:
+            samples += everything.result() - kept_lines
     if kind == "openmetrics dump" and tail and not tail.rstrip().endswith(b"# EOF"):
         problems.append("no '# EOF' line: the dump may be truncated")
     if seen:
         series += pl.concat(seen).unique().height
     frame = pl.concat(frames) if frames else pl.DataFrame(schema=KEPT_SCHEMA)
     return frame, MetricsFile(rel, kind, samples, int(series), bad, problems)
+
+
+def _skipped(block: bytearray, n: int, skip: Runs, carried: bytes, count: bool) -> tuple[bytes, int, int]:
+    """The skipped runs of a block: the series the block ends with when a run reaches its end (for the next
+    block, which may go on with it), their samples (when ``count``) and their series."""
+    samples = series = 0
+    for start, end in skip:
+        if count:
+            samples += _lines(block, start, end)
+        number, first, last = _series_runs(block, start, end)
+        series += number - (1 if first == carried and start == 0 else 0)
+        carried = last if end == n else b""
+    if not skip or skip[-1][1] != n:
+        carried = b""
+    return carried, samples, series
+
+
+def _parse_runs(
+    block: bytearray, parse: Runs, kind: str, rel: str, default_ts: datetime | None
+) -> tuple[pl.DataFrame, int]:
+    """The samples of a block's runs to read (categorical: a string column's slices keep the whole block's
+    text alive), and the count of lines that are not samples."""
+    view = memoryview(block)
+    data = b"".join(view[s:e] for s, e in parse)
+    view.release()
+    try:
+        data.decode("utf-8")  # nearly always valid: then parsed as read, with no replaced copy
+    except UnicodeDecodeError:
+        data = data.decode("utf-8", errors="replace").encode("utf-8")
+    frame, unparsed = parse_samples(data, kind, rel, default_ts)
+    return frame.cast(KEPT_SCHEMA), unparsed
 
 
 def find_metric_files(root: Path) -> list[Path]:
