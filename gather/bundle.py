@@ -31,15 +31,7 @@ from etcd_perf.gather.catalogue import Catalogue, default_catalogue
 from etcd_perf.gather.etcd_info import EtcdInfo, add_status_failures, read_etcd_info
 from etcd_perf.gather.identity import Identity, read_identity
 from etcd_perf.gather.layout import Layout, LogFileRef, discover, is_member_pod, log_kind_of, member_of_pod
-from etcd_perf.gather.logparse import (
-    BASE_SCHEMA,
-    KindFrames,
-    LineStats,
-    conform,
-    event_schema,
-    excerpts,
-    parse_file,
-)
+from etcd_perf.gather.logparse import BASE_SCHEMA, KindFrames, LineStats, conform, event_schema, excerpts, parse_file
 from etcd_perf.gather.metrics import KEPT_SCHEMA, MetricsFile, find_metric_files, read_metrics_file
 from etcd_perf.gather.platform import Platform, read_platform
 from etcd_perf.gather.podspec import PodSpec, read_pod_list, read_pod_spec

@@ -464,11 +464,11 @@ def _rest_of_durations(part: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame
     """The durations the common form did not read (minutes, hours, junk: a batch seldom has any), read by
     ``duration_ms`` from their texts (``_d_*``), which then go."""
     texts = [c for c in part.columns if c.startswith("_d_")]
-    unread = [c for c in texts if part[c].null_count() < part.height]
+    unread = {c.removeprefix("_d_"): c for c in texts if part[c].null_count() < part.height}
     if unread:
         part = part.with_columns(
-            pl.coalesce(pl.col(c[3:]), duration_ms(pl.col(c)).cast(catalogue.dtype(c[3:]), strict=False)).alias(c[3:])
-            for c in unread
+            pl.coalesce(name, duration_ms(pl.col(text)).cast(catalogue.dtype(name), strict=False)).alias(name)
+            for name, text in unread.items()
         )
     return part.drop(texts)
 
@@ -715,7 +715,7 @@ def _batch_events(batch: pl.DataFrame, catalogue: Catalogue) -> tuple[KindFrames
     return frames, broken, span
 
 
-def excerpt_query(lines: pl.LazyFrame, join_partials: bool, wanted: pl.Series) -> pl.LazyFrame:
+def excerpts(lines: pl.LazyFrame, join_partials: bool, wanted: pl.Series) -> pl.DataFrame:
     """``line`` -> ``excerpt`` (the line without kubelet/syslog prefix, cut to EXCERPT_CHARS) for the
     wanted line numbers: one more scan of the file, for the lines a report quotes. The scan stops at the
     last wanted line and keeps no line before the first (what a report quotes lies mostly in its window:
@@ -726,9 +726,6 @@ def excerpt_query(lines: pl.LazyFrame, join_partials: bool, wanted: pl.Series) -
         lines = lines.slice(first - 1, last - first + 1)  # ``lines`` are the file's lines from its first
     picked = joined_lines(lines, join_partials).filter(pl.col("line").is_in(wanted.implode())).select("line", "raw")
     inner = _classify(_strip_prefix(picked, False))
-    return inner.select(pl.col("line").cast(pl.UInt64), pl.col("inner").str.slice(0, EXCERPT_CHARS).alias("excerpt"))
-
-
-def excerpts(lines: pl.LazyFrame, join_partials: bool, wanted: pl.Series) -> pl.DataFrame:
-    """``excerpt_query``, run."""
-    return excerpt_query(lines, join_partials, wanted).collect(engine="streaming")
+    return inner.select(
+        pl.col("line").cast(pl.UInt64), pl.col("inner").str.slice(0, EXCERPT_CHARS).alias("excerpt")
+    ).collect(engine="streaming")

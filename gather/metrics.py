@@ -272,11 +272,12 @@ def _lines(b: bytes | bytearray, start: int, end: int) -> int:
 
 def _file_lines(path: Path) -> int:
     """The lines of a plain file, as ``_lines`` counts them, by polars' line scanner: twice the speed of
-    ``bytes.count``, on its own threads (it neither holds the interpreter's lock nor validates UTF-8);
-    by ``bytes.count`` should it fail, and 0 when the file cannot be read (the reading says so)."""
+    ``bytes.count``, on its own threads (it neither holds the interpreter's lock nor validates UTF-8).
+    Should it fail, by ``bytes.count``; of a file that cannot be read whole, the lines read (the reading
+    of the samples says what went wrong)."""
     try:
         return int(pl.scan_lines(path).select(pl.len()).collect().item())
-    except Exception:  # any failure of the fast count: the slow one, which tells what is wrong
+    except Exception:  # whatever stopped the fast count, the slow one counts the same lines
         pass
     lines, last = 0, b"\n"
     try:
