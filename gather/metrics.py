@@ -251,10 +251,17 @@ def _split(b: bytes, n: int, families: frozenset[bytes]) -> tuple[Runs, Runs, Ru
     at = 0
     while at < n:
         name = _name_at(b, at, n)
-        end = _run_end(b, at, n, _name_at)
         if name == b"#":
+            # comments are no family: a HELP and TYPE pair heads each family of a scrape, so two comment
+            # lines far apart say nothing of the lines between them; a comment run is read line by line
+            end = at
+            while end < n and b[end : end + 1] == b"#":
+                end = _line_end(b, end, n)
             comments.append((at, end))
-        elif name not in families and name and SAMPLE_AT.match(b[at : _line_end(b, at, n)].rstrip(b"\r\n")):
+            at = end
+            continue
+        end = _run_end(b, at, n, _name_at)
+        if name not in families and name and SAMPLE_AT.match(b[at : _line_end(b, at, n)].rstrip(b"\r\n")):
             skip.append((at, end))
         elif parse and parse[-1][1] == at:
             parse[-1] = (parse[-1][0], end)

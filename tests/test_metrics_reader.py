@@ -189,18 +189,24 @@ def test_only_the_families_read_are_kept_and_the_file_is_counted_whole(tmp_path,
     read=st.sets(st.sampled_from(sorted(REAL))),
     block=st.sampled_from([256, 1024, 8192]),
     junk=st.sampled_from(["", "not a sample line at all\n", "x{ 1\n", "\n"]),
+    headed=st.booleans(),
+    name=st.sampled_from(["metrics.openmetrics", "etcd-m1.prom"]),
 )
-def test_any_family_contiguous_dump_reads_as_a_full_parse_filtered(order, sizes, read, block, junk):
-    """Real lines, families in any order and length, a damaged line anywhere between families: the
-    families read equal the full parse's, and the counts equal it too."""
+def test_any_family_contiguous_dump_reads_as_a_full_parse_filtered(order, sizes, read, block, junk, headed, name):
+    """Real lines, families in any order and length, a damaged line anywhere between families, each
+    family headed by its HELP and TYPE comments or not (a /metrics scrape's are): the families read
+    equal the full parse's, and the counts equal it too."""
     import tempfile
 
+    def head(f: str) -> str:
+        return f"# HELP {f} what it is.\n# TYPE {f} counter\n" if headed else ""
+
     body = "".join(
-        junk * (i % 2) + "".join(line + "\n" for line in REAL[f][:n])
+        junk * (i % 2) + head(f) + "".join(line + "\n" for line in REAL[f][:n])
         for i, (f, n) in enumerate(zip(order, sizes, strict=True))
     )
     with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
-        p = Path(tmp) / "metrics.openmetrics"
+        p = Path(tmp) / name
         p.write_text(body + "# EOF\n")
         full, meta_full = read_metrics_file(p, "m", None)
         part, meta_part = _read(p, sorted(read), block, mp)
