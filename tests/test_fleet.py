@@ -199,8 +199,10 @@ def test_change_points_find_a_step_and_none_in_noise():
 @pytest.mark.lab
 def test_a_lab_series_ingested_on_a_local_cluster_has_its_step_and_its_growth(fresh_lab_series, tmp_path):
     """Real etcd: 20 bundles of one cluster, a follower's disk throttled from the 14th on; a steady writer
-    grows the DB at a known rate. Ground truth: a step on that member's disk and no other resolved step;
-    no step at all in the steady half; the forecast growth is the growth the lab read itself."""
+    grows the DB at a known rate. Ground truth: that member's fsyncs over 1 s and its WAL fsync p99 step up
+    where the throttle began, nobody's fsyncs over 1 s do anywhere else; the forecast growth is the growth
+    the lab read itself. Latency p99s are not ground truth on a 2-core machine: the growing DB slows commits
+    (a 4 -> 8 ms backend-commit step among the steady bundles is real), and noise moves any of them."""
     archives, truth = fresh_lab_series
     events = [json.loads(line) for line in truth.read_text().splitlines() if line.strip()]
     throttled = next(e for e in events if e["event"] == "slow_disk_start")
@@ -223,21 +225,23 @@ def test_a_lab_series_ingested_on_a_local_cluster_has_its_step_and_its_growth(fr
     index = [Path(a).name for a in archives]
     after = st.scan(store, "bundles").filter(pl.col("bundle_id") == at["bundle_after"]).collect()["path"][0]
     assert index.index(Path(after).name) in (k, k + 1) and at["verdict"] == "regressed"
-    # no other member's disk regresses (theirs are not throttled; their requests may well be slower while a
-    # follower lags on a 2-core machine, and their disks faster, so only the disk is ground truth)
-    regressed_disks = {s["member"] for s in c["steps"] if s["verdict"] == "regressed" and s["subsystem"] == "disk"}
-    assert regressed_disks == {member}, c["steps"]
-    # nothing regresses before the throttling: a change point among the steady bundles is judged between
-    # steady bundles, never against the throttled ones
-    first_throttled = index[k]
+    # its WAL fsync p99 steps up there too: each bundle's single scrape is read as what was observed since
+    # the bundle before, so the step is where the throttle began, not smeared over the bundles after it
+    p99 = next(s for s in c["steps"] if (s["member"], s["kpi"]) == (member, "wal_fsync_p99"))
+    after = st.scan(store, "bundles").filter(pl.col("bundle_id") == p99["bundle_after"]).collect()["path"][0]
+    assert index.index(Path(after).name) in (k, k + 1) and p99["verdict"] == "regressed", p99
+    # no other member's fsyncs over 1 s ever step up (their disks are not throttled), and nobody's do among
+    # the steady bundles
+    slow = [s for s in c["steps"] if s["kpi"] == "slow_fsyncs"]
+    assert {s["member"] for s in slow if s["verdict"] == "regressed"} == {member}, slow
     after_paths = dict(st.scan(store, "bundles").select("bundle_id", "path").collect().iter_rows())
-    early = [s for s in c["steps"] if index.index(Path(after_paths[s["bundle_after"]]).name) < k]
-    assert not [s for s in early if s["verdict"] == "regressed"], (first_throttled, early)
+    early = [s for s in slow if index.index(Path(after_paths[s["bundle_after"]]).name) < k]
+    assert early == [], (index[k], early)
 
     steady = tmp_path / "steady"
     ingest([str(a) for a in archives[:k]], steady, options, workers=2)
     (s,) = history(steady)["clusters"]
-    assert s["steps"] == [], s["steps"]
+    assert [x for x in s["steps"] if x["kpi"] == "slow_fsyncs"] == [], s["steps"]
 
     # capacity: the leader's DB grows at the rate the lab itself read, and the forecast says when it fills
     collected = [e for e in events if e["event"] == "bundle_collected" and e["leader_db_size"]]

@@ -20,7 +20,7 @@ import polars as pl
 from etcd_perf.analyze.compare.engine import default_settings
 from etcd_perf.analyze.fleet import store as st
 from etcd_perf.analyze.fleet.changepoint import change_points
-from etcd_perf.analyze.fleet.segments import segment_verdict
+from etcd_perf.analyze.fleet.segments import interval_values, segment_verdict
 from etcd_perf.analyze.model import TOOL_VERSION
 from etcd_perf.gather.errors import BundleError
 
@@ -78,13 +78,28 @@ def _capacity(members: pl.DataFrame) -> list[dict]:
     return out
 
 
-def _verdict(kpi: str, member: str | None, left: list[dict], right: list[dict], analyses: dict) -> dict:
-    """compare's verdict between the bundles either side of a change point, each side pooled."""
+def _verdict(
+    kpi: str, member: str | None, left: list[dict], right: list[dict], analyses: dict, before: dict | None = None
+) -> dict:
+    """compare's verdict between the bundles either side of a change point, each side pooled (``before``:
+    the point before the left side, where its first period began)."""
     settings = default_settings()
     spec = next(k for k in settings.kpis if k.id == kpi)
     sides = [[analyses[p["bundle_id"]] for p in side if p["bundle_id"] in analyses] for side in (left, right)]
-    verdict, detail = segment_verdict(spec, member, sides[0], sides[1], settings)
+    prior = analyses.get(before["bundle_id"]) if before is not None else None
+    verdict, detail = segment_verdict(spec, member, sides[0], sides[1], settings, prior)
     return {"verdict": verdict, "judged": {k: v for k, v in detail.items() if k != "observations"}}
+
+
+def _between_bundles(points: list[dict], kpi: str, member: str | None, analyses: dict[str, dict]) -> None:
+    """A histogram KPI read from single scrapes is a distribution since the member started: each such
+    point becomes the quantile of what was observed since the bundle before (``basis`` says which), so the
+    series, its change points and the means either side of a step are of the bundles' own periods."""
+    spec = next(k for k in default_settings().kpis if k.id == kpi)
+    ordered = [analyses.get(p["bundle_id"]) or {} for p in points]
+    for point, (value, basis) in zip(points, interval_values(spec, member, ordered), strict=True):
+        if basis:
+            point.update(value=value, since_start_value=point["value"], basis=basis)
 
 
 def _series(measures: pl.DataFrame, bundles: pl.DataFrame, analyses: dict[str, dict], min_size: int) -> list[dict]:
@@ -98,9 +113,11 @@ def _series(measures: pl.DataFrame, bundles: pl.DataFrame, analyses: dict[str, d
             {"bundle_id": b, "collected_at": _iso(t), "value": v}
             for b, t, v in rows.select("bundle_id", "collected_at", "value").iter_rows()
         ]
+        kind = KINDS.get(kpi)
+        if kind == "histogram":
+            _between_bundles(pts, kpi, member or None, analyses)
         known = [p for p in pts if p["value"] is not None]
         steps = []
-        kind = KINDS.get(kpi)
         # sizes and percentages trend by nature (a DB grows): their history is the capacity forecast
         detect = kind in ("histogram", "minute", "rate")
         found = change_points([p["value"] for p in known], min_size=min_size) if detect else []
@@ -118,7 +135,7 @@ def _series(measures: pl.DataFrame, bundles: pl.DataFrame, analyses: dict[str, d
                     "mean_before": sum(p["value"] for p in left) / len(left),
                     "mean_after": sum(p["value"] for p in right) / len(right),
                     "p_value": cp.p_value,
-                    **_verdict(kpi, member or None, left, right, analyses),
+                    **_verdict(kpi, member or None, left, right, analyses, known[cuts[i] - 1] if cuts[i] else None),
                 }
             )
         meta = measures.filter(pl.col("kpi") == kpi).row(0, named=True)

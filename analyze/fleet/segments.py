@@ -74,7 +74,9 @@ def _summed(rows: list[list[tuple[float, float]]], sign: list[int]) -> list[tupl
     return out if all(c >= -1e-6 for _, c in out) else None
 
 
-def _pool_histograms(kpi: CompareKpi, left: list[dict], right: list[dict]) -> tuple[dict, dict] | None:
+def _pool_histograms(
+    kpi: CompareKpi, left: list[dict], right: list[dict], before: dict | None = None
+) -> tuple[dict, dict] | None:
     hists = [[(v.get(kpi.path) or {}) for v in side] for side in (left, right)]
     sources = {h.get("source") for side in hists for h in side}
     if kpi.kind == "minute":  # the worst minute of a side is its worst bundle's worst minute
@@ -83,9 +85,14 @@ def _pool_histograms(kpi: CompareKpi, left: list[dict], right: list[dict]) -> tu
         pooled = [_summed([_buckets(h.get("buckets")) for h in side], [1] * len(side)) for side in hists]
     elif sources == {SINCE_START}:
         b = [[_buckets(h.get("buckets")) for h in side] for side in hists]
-        first_left, last_left, last_right = b[0][0], b[0][-1], b[1][-1]
+        last_left, last_right = b[0][-1], b[1][-1]
+        # the left side's observations: since the bundle before it when that one is a scrape of the same
+        # member's run (each bundle's point is what it observed since the one before), else since its first
+        prior = ((before or {}).get(kpi.path) or {}) if before is not None else {}
+        start = _buckets(prior.get("buckets")) if prior.get("source") == SINCE_START else None
+        since_before = _summed([last_left, start], [1, -1]) if start else None
         pooled = [
-            _summed([last_left, first_left], [1, -1]) if len(b[0]) > 1 else last_left,
+            since_before or (_summed([last_left, b[0][0]], [1, -1]) if len(b[0]) > 1 else last_left),
             _summed([last_right, last_left], [1, -1]),
         ]
     else:
@@ -93,6 +100,40 @@ def _pool_histograms(kpi: CompareKpi, left: list[dict], right: list[dict]) -> tu
     if pooled[0] is None or pooled[1] is None or not effect.total(pooled[0]) or not effect.total(pooled[1]):
         return None
     return _with_buckets(left[-1], kpi, pooled[0]), _with_buckets(right[0], kpi, pooled[1])
+
+
+SINCE_BEFORE = "since the bundle before"
+
+
+def interval_values(kpi: CompareKpi, member: str | None, analyses: list[dict]) -> list[tuple[float | None, str]]:
+    """Per bundle (in time order) of a histogram KPI read from single scrapes: its quantile over the
+    observations since the bundle before (the difference of the two cumulative scrapes), not since the
+    member started. A fault shows in the bundle after it began, not smeared over every later one; a step
+    between such bundles is located where it happened. Each value with its basis: ``SINCE_BEFORE``, or
+    ``SINCE_START`` for the first bundle and after a restart (the counts went down); ``(None, "")`` where
+    the bundle's value is not from a single scrape (the caller keeps what was measured)."""
+    q = {"p50": 0.5, "p90": 0.9, "p99": 0.99}.get(kpi.quantile, 0.99)
+    out: list[tuple[float | None, str]] = []
+    before: list[tuple[float, float]] | None = None
+    for analysis in analyses:
+        values = _values(analysis, kpi, member)
+        node = (values or {}).get(kpi.path) or {}
+        if node.get("source") != SINCE_START:
+            out.append((None, ""))
+            before = None
+            continue
+        now = _buckets(node.get("buckets"))
+        between = _summed([now, before], [1, -1]) if before else None
+        before = now
+        if between is None:  # the first bundle, or the member restarted: its scrape is all there is
+            value = node.get(f"{kpi.quantile}_ms")
+            out.append((value, SINCE_START))
+        elif not effect.total(between):  # nothing observed between the two bundles
+            out.append((None, SINCE_BEFORE))
+        else:
+            value = histogram_quantile(q, between)
+            out.append((None if value is None else value * 1000.0, SINCE_BEFORE))
+    return out
 
 
 def _pool_rate(kpi: CompareKpi, side: list[dict]) -> dict:
@@ -108,9 +149,15 @@ def _pool_rate(kpi: CompareKpi, side: list[dict]) -> dict:
 
 
 def segment_verdict(
-    kpi: CompareKpi, member: str | None, left: list[dict], right: list[dict], settings: Settings
+    kpi: CompareKpi,
+    member: str | None,
+    left: list[dict],
+    right: list[dict],
+    settings: Settings,
+    before: dict | None = None,
 ) -> tuple[str, dict]:
-    """compare's verdict between two runs of bundles (their analyses, in time order)."""
+    """compare's verdict between two runs of bundles (their analyses, in time order); ``before``: the
+    analysis of the bundle before the left run, if any (the start of a single scrape's first period)."""
     lv = [v for v in (_values(a, kpi, member) for a in left) if v is not None]
     rv = [v for v in (_values(a, kpi, member) for a in right) if v is not None]
     if not lv or not rv:
@@ -119,7 +166,8 @@ def segment_verdict(
         sides = (_pool_rate(kpi, lv), _pool_rate(kpi, rv))
         how = "pooled"
     elif kpi.kind in ("histogram", "minute"):
-        pooled = _pool_histograms(kpi, lv, rv)
+        prior = _values(before, kpi, member) if before is not None else None
+        pooled = _pool_histograms(kpi, lv, rv, prior)
         sides, how = (pooled, "pooled") if pooled is not None else ((lv[-1], rv[0]), "adjacent")
     else:
         sides, how = (lv[-1], rv[0]), "adjacent"
