@@ -118,3 +118,14 @@ def histogram_quantiles(buckets: pl.DataFrame, group: list[str], qs: list[float]
         .otherwise(inside)
     )
     return out.select(*group, "q", value.alias("value")).sort([*group, "q"])
+
+
+def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
+    """``histogram_quantiles`` of one histogram's cumulative ``(le, count)`` buckets (None where Prometheus
+    answers NaN): what compare and the history compute on pooled or differenced buckets."""
+    frame = pl.DataFrame(
+        {"g": [0] * len(buckets), "le": [le for le, _ in buckets], "count": [c for _, c in buckets]},
+        schema={"g": pl.Int64, "le": pl.Float64, "count": pl.Float64},
+    )
+    value = histogram_quantiles(frame, ["g"], [q])["value"][0] if buckets else None
+    return None if value is None or value != value else value

@@ -1,5 +1,6 @@
 """The statistics compare judges by (analyze/compare/effect.py): properties that hold for any input."""
 
+import itertools
 import math
 
 from hypothesis import given
@@ -115,3 +116,21 @@ def test_size_verdict_mirrors(a, b, pct, absolute):
 @given(st.floats(0, 200), st.floats(0, 200), st.floats(0.1, 50))
 def test_points_verdict_mirrors(a, b, points):
     assert effect.points_verdict(b, a, points) == MIRROR[effect.points_verdict(a, b, points)]
+
+
+@given(counts, counts, st.booleans())
+def test_a_later_scrape_of_one_run_adds_its_own_observations(before, added, restarted):
+    """What a later cumulative scrape adds to an earlier one is its own observations, bucket by bucket; a
+    restart between them (a count went down, or the difference is no histogram) or nothing added gives
+    nothing to take apart."""
+    base = cumulative(before)
+    later = cumulative(added) if restarted else cumulative([a + b for a, b in zip(before, added, strict=True)])
+    got = effect.since_baseline(base, later)
+    diff = [c - b for (_, b), (_, c) in zip(base, later, strict=True)]
+    not_one_run = min(diff) < 0 or any(y < x for x, y in itertools.pairwise(diff))
+    if not_one_run or not any(diff):
+        assert got is None
+        assert restarted or not any(diff)  # one run's later scrape always reads as one
+    else:
+        assert got == [(le, c - b) for (le, b), (_, c) in zip(base, later, strict=True)]
+        assert effect.total(got) == effect.total(later) - effect.total(base)

@@ -53,3 +53,21 @@ def test_the_throttled_member_is_named_and_every_latency_comes_from_its_scrape()
     slow = [f for f in a["findings"] if f["severity"] == "critical" and f["member"] == member]
     assert any(f["subsystem"] == "disk" for f in slow), a["findings"]
     assert f"slow disk on {member}" in a["diagnosis"]["headline"]
+
+
+def test_two_scrapes_of_one_run_compare_by_what_the_later_one_observed():
+    """Bundle 13 (before the throttle) against bundle 17: the throttled member's WAL fsync p99 is what it
+    observed between the two scrapes, in seconds, not its distribution since start (7.5 -> 8.6 ms, which
+    compare once called unchanged); swapping the sides mirrors it."""
+    truth = [json.loads(line) for line in (SERIES_SCRAPES / "ground_truth.jsonl").read_text().splitlines()]
+    member = next(e["member"] for e in truth if e["event"] == "slow_disk_start")
+    c = api.compare_paths(SERIES_SCRAPES / "baseline.tar.gz", BUNDLE, api.Options(duration="all")).data
+    row = next(r for r in c["kpis"] if (r["member"], r["kpi"]) == (member, "wal_fsync_p99"))
+    assert row["verdict"] == "regressed" and row["candidate"] >= 1000 and row["baseline"] < 100, row
+    assert row["detail"]["candidate_basis"] == "observed since the baseline's scrape"
+    swapped = api.compare_paths(BUNDLE, SERIES_SCRAPES / "baseline.tar.gz", api.Options(duration="all")).data
+    back = next(r for r in swapped["kpis"] if (r["member"], r["kpi"]) == (member, "wal_fsync_p99"))
+    assert back["verdict"] == "improved" and (back["baseline"], back["candidate"]) == (
+        row["candidate"],
+        row["baseline"],
+    )

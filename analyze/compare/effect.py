@@ -17,6 +17,7 @@ Every test is symmetric in its two sides, so swapping baseline and candidate mir
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -97,6 +98,20 @@ def wasserstein(a: Buckets, b: Buckets) -> float | None:
         fb += sb[i][1]
         distance += abs(fa - fb) * (points[i + 1] - points[i])
     return max(distance, 0.0)
+
+
+def since_baseline(base: Buckets, cand: Buckets) -> Buckets | None:
+    """The observations a later cumulative scrape adds to an earlier one of the same run, bucket by bucket;
+    None when the two are not one run (a count went down, or what was added is no histogram: its counts
+    fall from one bound to the next; the member restarted between them, and the later scrape is all its
+    own, as Prometheus' ``increase`` reads a reset), the bounds differ, or nothing was added."""
+    if [le for le, _ in base] != [le for le, _ in cand]:
+        return None
+    out = [(le, c - b) for (le, b), (_, c) in zip(base, cand, strict=True)]
+    falls = any(b < a - 1e-6 for (_, a), (_, b) in itertools.pairwise(out))
+    if falls or any(c < -1e-6 for _, c in out) or not total(out):
+        return None
+    return [(le, max(c, 0.0)) for le, c in out]
 
 
 def total(buckets: Buckets) -> float:

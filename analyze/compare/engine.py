@@ -25,11 +25,16 @@ from importlib import resources
 
 from etcd_perf.analyze.compare import effect
 from etcd_perf.analyze.compare.effect import IMPROVED, NOT_COMPARABLE, REGRESSED, UNCHANGED
+from etcd_perf.analyze.histograms import histogram_quantile
+from etcd_perf.analyze.metric_measures import QUANTILES, SOURCE_SINCE_START
 from etcd_perf.analyze.model import TOOL_VERSION
 from etcd_perf.analyze.units import fmt_cell
 from etcd_perf.gather.yamlio import safe_yaml
 
 SCHEMA = "etcd-perf/compare/v1"
+# two single /metrics scrapes of one member's run: the candidate's quantile is of what was observed between
+SINCE_BASELINE = "observed since the baseline's scrape"
+SINCE_CANDIDATE = "observed since the candidate's scrape"
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 NOT_JUDGED_SUBSYSTEMS = ("data",)  # about the bundle, not the cluster: listed, never a regression
 
@@ -231,6 +236,16 @@ def _histogram(kpi: CompareKpi, b: dict, c: dict, settings: Settings) -> tuple[f
     bounds_c = [le for le, _ in bc if math.isfinite(le)]
     if not bounds_b or bounds_b != bounds_c:
         return vb, vc, NOT_COMPARABLE, {**detail, "reason": "the two sides' histograms have different buckets"}
+    if kpi.kind == "histogram" and hb.get("source") == SOURCE_SINCE_START:
+        # two single scrapes of one run: the later one's own observations are what it adds to the earlier
+        # (the candidate's, or the baseline's when the sides are swapped: a swap mirrors the verdict)
+        q = QUANTILES.get(kpi.quantile, 0.99)
+        if (between := effect.since_baseline(bb, bc)) and (v := histogram_quantile(q, between)) is not None:
+            bc, vc = between, v * 1000.0
+            detail = {"observations": [effect.total(bb), effect.total(bc)], "candidate_basis": SINCE_BASELINE}
+        elif (between := effect.since_baseline(bc, bb)) and (v := histogram_quantile(q, between)) is not None:
+            bb, vb = between, v * 1000.0
+            detail = {"observations": [effect.total(bb), effect.total(bc)], "baseline_basis": SINCE_CANDIDATE}
     if not effect.total(bb) or not effect.total(bc):
         return (
             vb,

@@ -48,6 +48,9 @@ def why(row: dict) -> str:
         moved = (
             f"; distributions {value(d['wasserstein_ms'], 'ms')} apart" if d.get("wasserstein_ms") is not None else ""
         )
+        for side in ("baseline", "candidate"):
+            if d.get(f"{side}_basis"):
+                moved += f"; {side}: {d[f'{side}_basis']}"
         if row["verdict"] == UNCHANGED and d.get("decided_by") == "tail":
             nb, nc = d.get("above_bucket") or (0, 0)
             return (

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import math
 
-import polars as pl
-
 from etcd_perf.analyze.compare import effect
 from etcd_perf.analyze.compare.engine import (
     CompareKpi,
@@ -32,9 +30,10 @@ from etcd_perf.analyze.compare.engine import (
     _side_member_values,
     judge,
 )
-from etcd_perf.analyze.histograms import histogram_quantiles
+from etcd_perf.analyze.histograms import histogram_quantile
+from etcd_perf.analyze.metric_measures import SOURCE_SINCE_START
 
-SINCE_START = "metrics (single scrape: since member start)"
+SINCE_START = SOURCE_SINCE_START
 
 
 def _values(analysis: dict, kpi: CompareKpi, member: str | None) -> dict | None:
@@ -42,16 +41,6 @@ def _values(analysis: dict, kpi: CompareKpi, member: str | None) -> dict | None:
         return _cluster_values(analysis)
     m = next((m for m in analysis.get("members") or [] if m.get("name") == member), None)
     return _side_member_values(analysis, m) if m is not None else None
-
-
-def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
-    """The analysis' own (PromQL-equal) ``histogram_quantile`` of pooled cumulative (le, count) buckets."""
-    frame = pl.DataFrame(
-        {"g": [0] * len(buckets), "le": [le for le, _ in buckets], "count": [c for _, c in buckets]},
-        schema={"g": pl.Int64, "le": pl.Float64, "count": pl.Float64},
-    )
-    value = histogram_quantiles(frame, ["g"], [q])["value"][0] if buckets else None
-    return None if value is None or value != value else value
 
 
 def _with_buckets(template: dict, kpi: CompareKpi, buckets: list[tuple[float, float]]) -> dict:
@@ -123,13 +112,14 @@ def interval_values(kpi: CompareKpi, member: str | None, analyses: list[dict]) -
             before = None
             continue
         now = _buckets(node.get("buckets"))
-        between = _summed([now, before], [1, -1]) if before else None
+        between = effect.since_baseline(before, now) if before else None
+        unchanged = before is not None and between is None and now == before
         before = now
-        if between is None:  # the first bundle, or the member restarted: its scrape is all there is
+        if unchanged:  # nothing observed between the two bundles
+            out.append((None, SINCE_BEFORE))
+        elif between is None:  # the first bundle, or the member restarted: its scrape is all there is
             value = node.get(f"{kpi.quantile}_ms")
             out.append((value, SINCE_START))
-        elif not effect.total(between):  # nothing observed between the two bundles
-            out.append((None, SINCE_BEFORE))
         else:
             value = histogram_quantile(q, between)
             out.append((None if value is None else value * 1000.0, SINCE_BEFORE))
