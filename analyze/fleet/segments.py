@@ -31,7 +31,7 @@ from etcd_perf.analyze.compare.engine import (
     judge,
 )
 from etcd_perf.analyze.histograms import histogram_quantile
-from etcd_perf.analyze.metric_measures import SOURCE_SINCE_START
+from etcd_perf.analyze.metric_measures import QUANTILES, SOURCE_SINCE_START
 
 SINCE_START = SOURCE_SINCE_START
 
@@ -44,7 +44,7 @@ def _values(analysis: dict, kpi: CompareKpi, member: str | None) -> dict | None:
 
 
 def _with_buckets(template: dict, kpi: CompareKpi, buckets: list[tuple[float, float]]) -> dict:
-    q = {"p50": 0.5, "p90": 0.9, "p99": 0.99}.get(kpi.quantile, 0.99)
+    q = QUANTILES.get(kpi.quantile, 0.99)
     value = histogram_quantile(q, buckets)
     node = {
         "buckets": [{"le": "+Inf" if math.isinf(le) else f"{le:g}", "count": c} for le, c in buckets],
@@ -77,9 +77,9 @@ def _pool_histograms(
         last_left, last_right = b[0][-1], b[1][-1]
         # the left side's observations: since the bundle before it when that one is a scrape of the same
         # member's run (each bundle's point is what it observed since the one before), else since its first
-        prior = ((before or {}).get(kpi.path) or {}) if before is not None else {}
+        prior = (before or {}).get(kpi.path) or {}
         start = _buckets(prior.get("buckets")) if prior.get("source") == SINCE_START else None
-        since_before = _summed([last_left, start], [1, -1]) if start else None
+        since_before = effect.since_baseline(start, last_left) if start else None
         pooled = [
             since_before or (_summed([last_left, b[0][0]], [1, -1]) if len(b[0]) > 1 else last_left),
             _summed([last_right, last_left], [1, -1]),
@@ -99,9 +99,10 @@ def interval_values(kpi: CompareKpi, member: str | None, analyses: list[dict]) -
     observations since the bundle before (the difference of the two cumulative scrapes), not since the
     member started. A fault shows in the bundle after it began, not smeared over every later one; a step
     between such bundles is located where it happened. Each value with its basis: ``SINCE_BEFORE``, or
-    ``SINCE_START`` for the first bundle and after a restart (the counts went down); ``(None, "")`` where
-    the bundle's value is not from a single scrape (the caller keeps what was measured)."""
-    q = {"p50": 0.5, "p90": 0.9, "p99": 0.99}.get(kpi.quantile, 0.99)
+    ``SINCE_START`` for the first bundle and after a restart (``effect.since_baseline`` tells one run from
+    two); ``(None, "")`` where the bundle's value is not from a single scrape (the caller keeps what was
+    measured)."""
+    q = QUANTILES.get(kpi.quantile, 0.99)
     out: list[tuple[float | None, str]] = []
     before: list[tuple[float, float]] | None = None
     for analysis in analyses:
