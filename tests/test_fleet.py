@@ -131,6 +131,25 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(tmp_path):
     assert not list(store.rglob("*.tmp"))  # no half-written file is left where a reader looks
 
 
+def test_a_half_written_file_of_a_killed_writer_is_removed_once_its_bundle_is_done(tmp_path):
+    """A worker killed between ``write_bundle``'s temporary file and its rename leaves the file behind (CI
+    once caught one); the ingest removes those of its own bundles once all their tasks have ended, and no
+    other bundle's."""
+    store = tmp_path / "store"
+    mine, other = st.bundle_id("a" * 32), st.bundle_id("b" * 32)
+    for bid in (mine, other):
+        st.write_bundle(store, st.failed_rows(bid, bid[:32], f"/x/{bid}", "cannot be analysed"))
+    partition = next((store / "bundles").iterdir())
+    debris = [partition / f".{mine}.k1ll3d.tmp", store / "measures" / partition.name / f".{mine}.x.tmp"]
+    kept = partition / f".{other}.in_flight.tmp"
+    for f in (*debris, kept):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"PAR1 half")
+    assert st.remove_debris(store, [mine]) == 2
+    assert not any(f.exists() for f in debris) and kept.exists()
+    assert st.scan(store, "bundles").collect().height == 2  # the stored rows are untouched
+
+
 def test_ingest_without_dask_says_how_to_get_it_in_one_line(tmp_path):
     code = (
         "import sys, builtins\n"

@@ -132,6 +132,8 @@ def ingest(
                 )
         if progress:
             print(file=sys.stderr)
+        # every task has ended: what a worker killed mid-write left is debris
+        st.remove_debris(store, [r["bundle_id"] for r in summary.results if r.get("bundle_id")])
     finally:
         client.close()
         if cluster is not None:

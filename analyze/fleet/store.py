@@ -17,6 +17,7 @@ half-way leaves nothing a reader sees, and its retry rewrites the same file name
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import re
@@ -340,6 +341,19 @@ def write_bundle(store: Path, rows: dict[str, list[dict]]) -> None:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def remove_debris(store: Path, bundle_ids: Iterable[str]) -> int:
+    """Unlink the half-written files of ``bundle_ids`` (``write_bundle``'s temporary files, which a worker
+    killed mid-write leaves behind; readers never see them, but they would pile up), once every task of
+    those bundles has ended: each was then rewritten whole by the task's retry, or failed. Returns how
+    many were removed."""
+    removed = 0
+    for bid in set(bundle_ids):
+        for tmp in store.glob(f"*/cluster=*/.{glob.escape(bid)}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def scan(store: Path, table: str) -> pl.LazyFrame:
