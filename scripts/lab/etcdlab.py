@@ -211,12 +211,19 @@ def kill_member(lab: Path, name: str) -> None:
     save(lab, state)
 
 
-def fail_start_member(lab: Path, name: str, timeout: float = 20.0) -> None:
+def fail_start_member(lab: Path, name: str, timeout: float = 20.0) -> dict:
     """Start a stopped member while something else holds its client port: etcd cannot listen and stops
     on a fatal error ("discovery failed ... address already in use") before it opens its data dir, as
-    a member does that a stray process or a port clash keeps from starting. Its log keeps the line."""
+    a member does that a stray process or a port clash keeps from starting. Its log keeps the line.
+
+    Returns what happened, for the ground truth to state only that: the exit status (None: still running
+    at the timeout, then killed) and whether this start's log holds a fatal line (CI once saw a start
+    leave none, so the lab checks rather than assumes)."""
     state = load(lab)
     m = member_of(state, name)
+    log = lab / "logs" / f"{m['name']}.log"
+    offset = log.stat().st_size if log.exists() else 0
+    status = None
     with socket.socket() as blocker:
         blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past the killed member's TIME_WAITs
         blocker.bind(("127.0.0.1", m["client_port"]))
@@ -224,11 +231,21 @@ def fail_start_member(lab: Path, name: str, timeout: float = 20.0) -> None:
         spawn(lab, state, m)
         save(lab, state)
         deadline = time.monotonic() + timeout
-        while alive(m["pid"], m["name"]) and time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(m["pid"], os.WNOHANG)
+        # until the child is reaped: its exit, not its command line (a zombie's is empty), says it stopped
+        while time.monotonic() < deadline:
+            try:
+                done, code = os.waitpid(m["pid"], os.WNOHANG)
+            except ChildProcessError:
+                break
+            if done:
+                status = os.waitstatus_to_exitcode(code)
+                break
             time.sleep(0.05)
     kill_member(lab, name)
+    with open(log, "rb") as fh:
+        fh.seek(offset)
+        logged = b'"level":"fatal"' in fh.read()
+    return {"exit_status": status, "fatal_logged": logged}
 
 
 def restart(args: argparse.Namespace) -> None:
