@@ -13,8 +13,8 @@ from datetime import timedelta
 import polars as pl
 
 from etcd_perf.analyze.elections import DISK_NEAR, fsync_spans, paused_through
-from etcd_perf.analyze.measures import ClusterView, MemberView
-from etcd_perf.analyze.rules import Rule, default_rules
+from etcd_perf.analyze.measures import DEFAULT_ELECTION_TIMEOUT_MS, ClusterView, MemberView
+from etcd_perf.analyze.rules import Rule, default_rules, rules_section
 from etcd_perf.analyze.units import fmt_span, fmt_value
 from etcd_perf.gather.bundle import Bundle
 
@@ -100,19 +100,38 @@ def _stalls_at_elections(view: ClusterView, causes: dict[int, dict]) -> dict[str
     return out
 
 
+def stall_min_late_of_election_timeout() -> float:
+    """How late (a fraction of the member's election timeout) a heartbeat of a leader with no slow disk must
+    be for the diagnosis to call it stalled (rules.yaml, diagnosis)."""
+    return float(rules_section("diagnosis")["stall_min_late_of_election_timeout"])
+
+
+def _stall_heartbeats(m: MemberView, disk_members: set[str]) -> tuple[int, float | None]:
+    """The late heartbeats that say ``m`` stalled as leader, and the worst one's lateness in ms; (0, None) if
+    none do. On a member with a slow disk, only pauses of a second or more while its disk was quiet (its disk
+    explains the rest); on any other, all of them once one was late by a real fraction of its election
+    timeout: a few tens of ms is a busy node's scheduling jitter, not a stalled process."""
+    s = m.signals
+    if m.name in disk_members:
+        return s.get("heartbeat_pauses") or 0, s.get("heartbeat_pause_max_ms")
+    late, worst = s.get("heartbeat_failures") or 0, s.get("heartbeat_max_exceeded_ms")
+    timeout_ms = s.get("election_timeout_ms") or DEFAULT_ELECTION_TIMEOUT_MS
+    if not late or worst is None or worst < stall_min_late_of_election_timeout() * timeout_ms:
+        return 0, None
+    return late, worst
+
+
 def _stall(view: ClusterView, disk_members: set[str], froze: dict[str, list[str]] | None = None) -> list[Hypothesis]:
     froze = froze or {}
     out = []
     for m in view.members:
         s = m.signals
         frozen = s.get("wal_fsync_frozen_count") or 0
+        late, worst = _stall_heartbeats(m, disk_members)
         if m.name in disk_members:
-            # its disk explains late heartbeats, except pauses of a second or more while its disk was quiet
-            late, worst = s.get("heartbeat_pauses") or 0, s.get("heartbeat_pause_max_ms")
             quiet = f"no slow fsync within {DISK_NEAR.total_seconds():.0f} s"
             why = f"while its disk was quiet ({quiet}): the process was paused or starved of CPU"
         else:
-            late, worst = s.get("heartbeat_failures") or 0, s.get("heartbeat_max_exceeded_ms")
             why = (
                 f"and {frozen} WAL fsync(s) that spanned an election while it logged nothing else: "
                 "the process was paused, not the disk"
@@ -217,7 +236,7 @@ def _why_unreachable(m: MemberView | None, disk_members: set[str], froze: list[s
         if s.get("fatal_errors"):  # counted over all its logs: said only where a restart in the window needs it
             out.append(f"its last fatal error: {s.get('fatal_error_last')}")
     frozen = s.get("wal_fsync_frozen_count") or 0
-    late = s.get("heartbeat_pauses" if m.name in disk_members else "heartbeat_failures") or 0
+    late, _ = _stall_heartbeats(m, disk_members)
     if frozen or late or froze:
         did.append("stalled")
         if frozen:

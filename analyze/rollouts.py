@@ -18,12 +18,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
-from importlib import resources
 
 import polars as pl
 
+from etcd_perf.analyze.rules import rules_section
 from etcd_perf.gather.bundle import Bundle
-from etcd_perf.gather.yamlio import safe_yaml
 
 ROLES = ("trigger", "target", "installed", "stopped", "ready", "unhealthy", "down", "booted")
 EVIDENCE_ITEMS = 8
@@ -78,8 +77,7 @@ def parse_platform_rules(data: dict) -> PlatformRules:
 
 @cache
 def platform_rules() -> PlatformRules:
-    text = resources.files("etcd_perf.analyze").joinpath("rules.yaml").read_text(encoding="utf-8")
-    return parse_platform_rules(safe_yaml(text)["platform"])
+    return parse_platform_rules(rules_section("platform"))
 
 
 @dataclass

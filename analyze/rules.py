@@ -139,10 +139,15 @@ def _guard(guard: object, where: str) -> dict | None:
 
 
 @cache
-def default_rules() -> tuple[Rule, ...]:
+def rules_section(name: str) -> dict:
+    """One top-level section of the shipped rules.yaml (rules, diagnosis, platform, compare)."""
     text = resources.files("etcd_perf.analyze").joinpath("rules.yaml").read_text(encoding="utf-8")
-    data = safe_yaml(text)
-    return tuple(_rule(e, f"rules.yaml entry {i}") for i, e in enumerate(data["rules"]))
+    return safe_yaml(text)[name]
+
+
+@cache
+def default_rules() -> tuple[Rule, ...]:
+    return tuple(_rule(e, f"rules.yaml entry {i}") for i, e in enumerate(rules_section("rules")))
 
 
 def _number(value: object, where: str) -> float | None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from etcd_perf.analyze.diagnosis import Limits, _network, _troubled_links
+from etcd_perf.analyze.diagnosis import Limits, _network, _troubled_links, stall_min_late_of_election_timeout
 from etcd_perf.analyze.measures import ClusterView, MemberView, _by_peer_text, _peers_text
 from etcd_perf.analyze.rules import default_rules
 
@@ -19,7 +19,9 @@ LIMITS = Limits.of(default_rules())
 SLOW_MS = LIMITS.peer_rtt_p99_ms
 
 
-def member(name: str, restarted: bool, late: int, frozen: int) -> MemberView:
+def member(
+    name: str, restarted: bool, late: int, frozen: int, worst_ms: float = 2800.0, timeout_ms: float = 1000.0
+) -> MemberView:
     return MemberView(
         name=name,
         id=None,
@@ -36,14 +38,31 @@ def member(name: str, restarted: bool, late: int, frozen: int) -> MemberView:
         log_last=None,
         restart_times=[AT] if restarted else [],
         restarts_in_window=[AT] if restarted else [],
-        signals={"heartbeat_failures": late, "wal_fsync_frozen_count": frozen, "fatal_errors": 0},
+        signals={
+            "heartbeat_failures": late,
+            "heartbeat_max_exceeded_ms": worst_ms if late else None,
+            "election_timeout_ms": timeout_ms,
+            "wal_fsync_frozen_count": frozen,
+            "fatal_errors": 0,
+        },
     )
 
 
 @st.composite
 def clusters(draw) -> tuple[ClusterView, set[str]]:
     names = [f"master-{i}" for i in range(draw(st.integers(2, 5)))]
-    members = [member(n, draw(st.booleans()), draw(st.integers(0, 3)), draw(st.integers(0, 1))) for n in names]
+    members = [
+        member(
+            n,
+            draw(st.booleans()),
+            draw(st.integers(0, 3)),
+            draw(st.integers(0, 1)),
+            # a busy node's jitter, a real fraction of the election timeout, a pause
+            draw(st.sampled_from([12.0, 43.0, 300.0, 700.0, 2800.0])),
+            draw(st.sampled_from([1000.0, 2500.0])),
+        )
+        for n in names
+    ]
     for m in members:
         for peer in names:
             if peer == m.name or not draw(st.booleans()):
@@ -62,7 +81,12 @@ def clusters(draw) -> tuple[ClusterView, set[str]]:
 
 def explained_by_itself(m: MemberView, disk: set[str]) -> bool:
     s = m.signals
-    return bool(m.restarts_in_window or s["wal_fsync_frozen_count"] or (s["heartbeat_failures"] and m.name not in disk))
+    stalled = (
+        s["heartbeat_failures"]
+        and m.name not in disk
+        and s["heartbeat_max_exceeded_ms"] >= stall_min_late_of_election_timeout() * s["election_timeout_ms"]
+    )
+    return bool(m.restarts_in_window or s["wal_fsync_frozen_count"] or stalled)
 
 
 @settings(max_examples=300, deadline=None)

@@ -20,6 +20,7 @@ from etcd_perf.analyze.window import bundle_window, resolve_window
 from etcd_perf.gather.archive import open_bundle
 from etcd_perf.gather.bundle import load_bundle
 from tests.factory import (
+    BUSY_LEADER_JITTER,
     FROZEN_AFTER_THROTTLE,
     FROZEN_FSYNC,
     HEALTHY_LEADER_FROZEN,
@@ -43,6 +44,7 @@ LABS = [
     pytest.param("frozen-after-throttle", id="ci-lab-etcd-3.5.16-frozen-after-throttle"),
     pytest.param("quiet-throttled-fsync", id="ci-lab-etcd-3.5.16-quiet-throttled-fsync"),
     pytest.param("throttle-began-mid-fsync", id="ci-lab-etcd-3.5.16-rollout-throttle-began-mid-fsync"),
+    pytest.param("busy-leader-jitter", id="ci-lab-etcd-3.4.23-rollout-busy-leader-jitter"),
     pytest.param("fresh", id="fresh-lab-via-collect.sh", marks=pytest.mark.lab),
 ]
 
@@ -58,6 +60,8 @@ def lab(request):
         return SILENT_FREEZE / "bundle.tar.gz", SILENT_FREEZE / "ground_truth.jsonl"
     if request.param == "frozen-after-throttle":
         return FROZEN_AFTER_THROTTLE / "bundle.tar.gz", FROZEN_AFTER_THROTTLE / "ground_truth.jsonl"
+    if request.param == "busy-leader-jitter":
+        return BUSY_LEADER_JITTER / "bundle.tar.gz", BUSY_LEADER_JITTER / "ground_truth.jsonl"
     if request.param == "throttle-began-mid-fsync":
         return THROTTLE_BEGAN_MID_FSYNC / "bundle.tar.gz", THROTTLE_BEGAN_MID_FSYNC / "ground_truth.jsonl"
     if request.param == "quiet-throttled-fsync":

@@ -21,15 +21,14 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from importlib import resources
 
 from etcd_perf.analyze.compare import effect
 from etcd_perf.analyze.compare.effect import IMPROVED, NOT_COMPARABLE, REGRESSED, UNCHANGED
 from etcd_perf.analyze.histograms import histogram_quantile
 from etcd_perf.analyze.metric_measures import QUANTILES, SOURCE_SINCE_START
 from etcd_perf.analyze.model import TOOL_VERSION
+from etcd_perf.analyze.rules import rules_section
 from etcd_perf.analyze.units import fmt_cell
-from etcd_perf.gather.yamlio import safe_yaml
 
 SCHEMA = "etcd-perf/compare/v1"
 # two single /metrics scrapes of one member's run: the candidate's quantile is of what was observed between
@@ -67,8 +66,7 @@ class Settings:
 
 @cache
 def default_settings() -> Settings:
-    text = resources.files("etcd_perf.analyze").joinpath("rules.yaml").read_text(encoding="utf-8")
-    data = safe_yaml(text)["compare"]
+    data = rules_section("compare")
     known = set(CompareKpi.__dataclass_fields__)
     kpis = tuple(CompareKpi(**{k: v for k, v in e.items() if k in known}) for e in data["kpis"])
     return Settings(
