@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from etcd_perf.gather import gunzip
 from etcd_perf.gather.errors import BundleError
 from etcd_perf.gather.layout import log_kind_of, may_hold_etcd_data
-from etcd_perf.gather.sanitize import BLOCK, clean, save_cleaning
+from etcd_perf.gather.sanitize import BLOCK, clean, resolve_lines, save_cleaning
 
 # what an archive may unpack to: etcd's part of a must-gather is megabytes (logs are cleaned on the way, a
 # metrics dump is hundreds of MB at most); a laptop's temporary directory holds a few GiB to spare
@@ -155,7 +155,7 @@ def _write_log(src, dest: Path, budget: _Budget, scratch: Path) -> None:
     with open(dest, "wb") as out:
         cleaning = clean(blocks(), _Capped(out, budget))
     if cleaning.long_lines or cleaning.empty_dropped:
-        save_cleaning(cleaning, scratch, dest)
+        save_cleaning(resolve_lines(cleaning, dest), scratch, dest)
 
 
 class _Capped:

@@ -35,7 +35,16 @@ from etcd_perf.gather.logparse import BASE_SCHEMA, KindFrames, LineStats, confor
 from etcd_perf.gather.metrics import KEPT_SCHEMA, MetricsFile, find_metric_files, read_metrics_file
 from etcd_perf.gather.platform import Platform, read_platform
 from etcd_perf.gather.podspec import PodSpec, read_pod_list, read_pod_spec
-from etcd_perf.gather.sanitize import BLOCK, Cleaning, LineMap, clean, file_blocks, load_cleaning, needs_cleaning
+from etcd_perf.gather.sanitize import (
+    BLOCK,
+    Cleaning,
+    LineMap,
+    clean,
+    file_blocks,
+    load_cleaning,
+    needs_cleaning,
+    resolve_lines,
+)
 
 CRI_TAGGED = re.compile(rb"^\S+ (?:stdout|stderr) [FP] ")
 TIMESTAMP_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(\.\d+)? ([+-]\d{4})")
@@ -291,6 +300,7 @@ def _read_log(
         blocks = _ends(_decompressed_blocks(ref.path, problems), last)
         with open(copy, "wb") as out:
             cleaning = clean(_utf8_lossy(blocks, problems) if lossy else blocks, out)
+        cleaning = resolve_lines(cleaning, copy)
         if cleaning.bytes_in and last[0] != b"\n":
             problems.append(CUT_OFF)
         if not cleaning.bytes_out:

@@ -295,6 +295,7 @@ def test_real_lines_among_giant_lines_nul_runs_and_empty_lines_give_the_same_eve
     (tmp / "mixed.log").write_bytes(mixed.encode())
     with open(tmp / "clean.log", "wb") as out:
         cleaning = sanitize.clean(sanitize.file_blocks(tmp / "mixed.log", 97), out)
+    cleaning = sanitize.resolve_lines(cleaning, tmp / "clean.log")
     cat = default_catalogue()
     want, _ = parse_file(tmp / "real.log", cat, False)
     got, _ = parse_file(tmp / "clean.log", cat, False)
@@ -354,6 +355,45 @@ def test_a_log_the_prescan_passes_is_one_cleaning_would_leave_as_it_is(parts, bl
     cleaning = sanitize.clean(sanitize.file_blocks(path, block), out)
     if not sanitize.needs_cleaning(path):
         assert out.getvalue() == data and cleaning.line_map.empty and not cleaning.long_lines
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    parts=st.lists(
+        st.one_of(
+            st.integers(0, 150).map(lambda n: b"x" * n + b"\n"),
+            st.integers(1, 12).map(lambda n: b"\n" * n),
+            st.integers(0, 150).map(lambda n: b"\x00" * n),
+        ),
+        max_size=40,
+    ),
+    block=st.integers(16, 300),
+)
+def test_blocks_written_as_they_are_make_the_copy_cleaning_each_line_would(parts, block, tmp_path_factory, monkeypatch):
+    """``clean`` writes a block that ``_plain_until`` passes as it is, uncounted; the copy, its counts and its
+    map (line numbers resolved from the copy) are those of cleaning every block line by line."""
+    monkeypatch.setattr(sanitize, "LONG_LINE_BYTES", 64)
+    monkeypatch.setattr(sanitize, "KEEP", 16)
+    monkeypatch.setattr(sanitize, "RUN", 4)
+    data = b"".join(parts)
+    blocks = [data[i : i + block] for i in range(0, len(data), block)]
+    tmp_path = tmp_path_factory.mktemp("c")
+
+    def cleaned(name: str) -> tuple[bytes, sanitize.Cleaning]:
+        with open(tmp_path / name, "wb") as out:
+            cleaning = sanitize.clean(iter(blocks), out)
+        return (tmp_path / name).read_bytes(), sanitize.resolve_lines(cleaning, tmp_path / name)
+
+    fast, fast_cleaning = cleaned("fast")
+    with monkeypatch.context() as mp:
+        mp.setattr(sanitize, "_plain_until", lambda block, carried: -1)
+        slow, slow_cleaning = cleaned("slow")
+    assert fast == slow
+    assert fast_cleaning == slow_cleaning
+    # each kept line of a run is the copy's line its offset ends
+    lines = fast.split(b"\n")
+    for at in fast_cleaning.line_map.at:
+        assert lines[at - 1] == b"" and len(b"\n".join(lines[:at])) + 1 in fast_cleaning.line_map.offsets
 
 
 @settings(max_examples=300, deadline=None)
