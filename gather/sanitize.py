@@ -128,11 +128,15 @@ def _plain_until(block: bytes, carried: int) -> int:
 def needs_cleaning(path: Path) -> bool:
     """Whether a plain log holds a line over LONG_LINE_BYTES or a long run of empty lines: one read in
     blocks, each checked with a few ``find`` calls (``_plain_until``). It may call a clean log unclean (a
-    run split across two blocks is left whole by cleaning, a block with no line end need not be a long
-    line), never the reverse."""
+    run split across two blocks is left whole by cleaning), never the reverse."""
     carried = 0  # length of the line still open at the end of the blocks read so far
     with open(path, "rb") as fh:
         while block := fh.read(BLOCK):
+            if b"\n" not in block:  # a stretch of one line (a log cut mid-line ends in one)
+                carried += len(block)
+                if carried > LONG_LINE_BYTES:
+                    return True
+                continue
             done = _plain_until(block, carried)
             if done < 0:
                 return True

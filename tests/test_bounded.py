@@ -357,6 +357,18 @@ def test_a_log_the_prescan_passes_is_one_cleaning_would_leave_as_it_is(parts, bl
         assert out.getvalue() == data and cleaning.line_map.empty and not cleaning.long_lines
 
 
+def test_a_log_cut_mid_line_is_not_sent_to_cleaning_for_its_last_stretch(tmp_path, monkeypatch):
+    """A live log copied mid-write ends in part of a line: a last block with no line end is that line's
+    continuation, too short to clean (a copy of the whole log for it would cost as much as its parse)."""
+    monkeypatch.setattr(sanitize, "BLOCK", 16)
+    monkeypatch.setattr(sanitize, "LONG_LINE_BYTES", 40)
+    path = tmp_path / "current.log"
+    path.write_bytes(b"0123456789abcde\n" * 3 + b"partial")
+    assert not sanitize.needs_cleaning(path)
+    path.write_bytes(b"0123456789abcde\n" * 3 + b"y" * 41)  # but a last line over the limit is one
+    assert sanitize.needs_cleaning(path)
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     parts=st.lists(
