@@ -16,7 +16,7 @@ THROTTLED_LEADER_ONE_FSYNC = REPO / "tests" / "data" / "lab-3.5.16-throttled-lea
 FROZEN_AFTER_THROTTLE = REPO / "tests" / "data" / "lab-3.5.16-frozen-after-throttle"
 QUIET_THROTTLED_FSYNC = REPO / "tests" / "data" / "lab-3.5.16-quiet-throttled-fsync"
 THROTTLE_BEGAN_MID_FSYNC = REPO / "tests" / "data" / "lab-3.5.16-throttle-began-mid-fsync"
-BUSY_LEADER_JITTER = REPO / "tests" / "data" / "lab-3.4.23-busy-leader-jitter"
+BUSY_LEADER_JITTER = REPO / "tests" / "data" / "lab-3.5.16-busy-leader-jitter"
 SERIES_SCRAPES = REPO / "tests" / "data" / "lab-3.4.23-series-scrapes"
 IMAGE_DIR = "quay-io-openshift-release-dev-ocp-v4-0-art-dev-sha256-" + "0" * 64
 

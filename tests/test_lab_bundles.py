@@ -44,7 +44,7 @@ LABS = [
     pytest.param("frozen-after-throttle", id="ci-lab-etcd-3.5.16-frozen-after-throttle"),
     pytest.param("quiet-throttled-fsync", id="ci-lab-etcd-3.5.16-quiet-throttled-fsync"),
     pytest.param("throttle-began-mid-fsync", id="ci-lab-etcd-3.5.16-rollout-throttle-began-mid-fsync"),
-    pytest.param("busy-leader-jitter", id="ci-lab-etcd-3.4.23-rollout-busy-leader-jitter"),
+    pytest.param("busy-leader-jitter", id="ci-lab-etcd-3.5.16-rollout-busy-leader-jitter"),
     pytest.param("fresh", id="fresh-lab-via-collect.sh", marks=pytest.mark.lab),
 ]
 
