@@ -438,7 +438,7 @@ def election_causes(bundle: Bundle, view: ClusterView) -> dict[int, dict]:
         around = troubles.filter(
             (pl.col("member") == old) & pl.col("ts").is_between(e.ts - CAUSE_BEFORE, e.ts + CAUSE_AFTER)
         )
-        kind, why = _closest_cause(around, e.ts, events.filter(pl.col("member") == old))
+        kind, why = _closest_cause(_without_jitter(around, view, old), e.ts, events.filter(pl.col("member") == old))
         away, away_why = _not_running(bundle, old, e.ts)
         late = None if away else _learned_late(term_events, old, e.term, e.ts)
         if kind in ("network", "unknown") and late is not None:
@@ -459,6 +459,17 @@ def election_causes(bundle: Bundle, view: ClusterView) -> dict[int, dict]:
             ],
         }
     return causes
+
+
+def _without_jitter(around: pl.DataFrame, view: ClusterView, old: str) -> pl.DataFrame:
+    """The old leader's trouble less its heartbeats sent only a little late (under the share of its election
+    timeout a stall needs, rules.yaml diagnosis): a busy node's jitter explains no election."""
+    m = next((m for m in view.members if m.name == old), None)
+    timeout_ms = (m.signals.get("election_timeout_ms") if m else None) or DEFAULT_ELECTION_TIMEOUT_MS
+    jitter = (pl.col("kind") == "heartbeat_slow") & (
+        pl.col("exceeded_ms") < stall_min_late_of_election_timeout() * timeout_ms
+    )
+    return around.filter(~jitter.fill_null(False))
 
 
 def _who_noticed(term_events: pl.DataFrame, e, old: str) -> dict:

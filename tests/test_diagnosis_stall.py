@@ -5,10 +5,13 @@ them (a leader the lab never stopped, its heartbeats 10-43 ms late on CI's busy 
 rule for every lateness, election timeout and disk.
 """
 
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
 from hypothesis import given
 from hypothesis import strategies as st
 
-from etcd_perf.analyze.diagnosis import _stall, stall_min_late_of_election_timeout
+from etcd_perf.analyze.diagnosis import _closest_cause, _stall, _without_jitter, stall_min_late_of_election_timeout
 from etcd_perf.analyze.measures import ClusterView, MemberView
 
 
@@ -78,3 +81,27 @@ def test_the_jitter_ci_saw_is_no_stall_and_a_stopped_leader_is_one():
     # Azure's 2500 ms election timeout: 300 ms late is under a quarter of it
     view = ClusterView([leader(3, 300.0, 2500.0, 0, None)], [], [], {}, None, {})
     assert _stall(view, set()) == []
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.floats(0.01, 10_000, allow_nan=False)), max_size=6),
+    st.sampled_from([1000.0, 2500.0]),
+)
+def test_an_election_is_put_down_to_late_heartbeats_only_when_one_was_late_enough_to_be_a_stall(lateness, timeout_ms):
+    """The same bar as the stall hypothesis: the old leader's heartbeats a few tens of ms late are jitter, and
+    explain no election (the elections table would otherwise call a leader the diagnosis did not stalled)."""
+    at = datetime(2026, 12, 6, 20, 53, 58, tzinfo=UTC)
+    around = pl.DataFrame(
+        {
+            "kind": ["heartbeat_slow"] * len(lateness),
+            "ts": [at - timedelta(seconds=i + 1) for i in range(len(lateness))],
+            "exceeded_ms": lateness,
+        },
+        schema={"kind": pl.String, "ts": pl.Datetime("us", "UTC"), "exceeded_ms": pl.Float64},
+    )
+    view = ClusterView([leader(len(lateness), None, timeout_ms, 0, None)], [], [], {}, None, {})
+    kept = _without_jitter(around, view, "master-2")
+    limit = stall_min_late_of_election_timeout() * timeout_ms
+    assert kept["exceeded_ms"].to_list() == [x for x in lateness if x is None or x >= limit]
+    kind, _ = _closest_cause(kept, at, around)
+    assert kind == ("leader_stall" if kept.height else "unknown")
