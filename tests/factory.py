@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+from etcd_perf.analyze.measures import MemberView
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "bundles" / "sample"
 LAB_34 = REPO / "tests" / "data" / "lab-3.4.23"
@@ -52,3 +54,26 @@ def make_must_gather(
     if timestamp is not None:
         (top / "timestamp").write_text(timestamp)
     return base
+
+
+def member_view(name: str, signals: dict, restarts: list | None = None, is_leader: bool | None = None) -> MemberView:
+    """A member as ``measure()`` gives it to the diagnosis, with only what a test sets: its signals and
+    restarts (the diagnosis' unit tests build clusters of these)."""
+    return MemberView(
+        name=name,
+        id=None,
+        id_hex=None,
+        pod=None,
+        endpoint=None,
+        version=None,
+        is_leader=is_leader,
+        is_learner=False,
+        alarms=[],
+        health=None,
+        status=None,
+        log_first=None,
+        log_last=None,
+        restart_times=list(restarts or []),
+        restarts_in_window=list(restarts or []),
+        signals=signals,
+    )

@@ -330,18 +330,20 @@ def test_the_default_unpack_cap_fits_a_laptop():
     assert archive.DEFAULT_MAX_BYTES <= 4 << 30 and archive.DISK_MARGIN_BYTES >= 1 << 30
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    parts=st.lists(
+def log_parts(longest: int) -> st.SearchStrategy[list[bytes]]:
+    """A log's pieces: lines of up to ``longest`` bytes, runs of empty lines, NUL stretches without a line end."""
+    return st.lists(
         st.one_of(
-            st.integers(0, 120).map(lambda n: b"x" * n + b"\n"),
+            st.integers(0, longest).map(lambda n: b"x" * n + b"\n"),
             st.integers(1, 12).map(lambda n: b"\n" * n),
-            st.integers(0, 60).map(lambda n: b"\x00" * n),
+            st.integers(0, longest).map(lambda n: b"\x00" * n),
         ),
         max_size=40,
-    ),
-    block=st.integers(16, 200),
-)
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=log_parts(120), block=st.integers(16, 200))
 def test_a_log_the_prescan_passes_is_one_cleaning_would_leave_as_it_is(parts, block, tmp_path_factory, monkeypatch):
     """The prescan may send a clean log to be cleaned (it looks at windows, not lines), never the reverse:
     a log it passes holds no line over the limit and no run of empty lines cleaning would drop."""
@@ -370,17 +372,7 @@ def test_a_log_cut_mid_line_is_not_sent_to_cleaning_for_its_last_stretch(tmp_pat
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    parts=st.lists(
-        st.one_of(
-            st.integers(0, 150).map(lambda n: b"x" * n + b"\n"),
-            st.integers(1, 12).map(lambda n: b"\n" * n),
-            st.integers(0, 150).map(lambda n: b"\x00" * n),
-        ),
-        max_size=40,
-    ),
-    block=st.integers(16, 300),
-)
+@given(parts=log_parts(150), block=st.integers(16, 300))
 def test_blocks_written_as_they_are_make_the_copy_cleaning_each_line_would(parts, block, tmp_path_factory, monkeypatch):
     """``clean`` writes a block that ``_plain_until`` passes as it is, uncounted; the copy, its counts and its
     map (line numbers resolved from the copy) are those of cleaning every block line by line."""

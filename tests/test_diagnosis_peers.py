@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from etcd_perf.analyze.diagnosis import Limits, _network, _troubled_links, stall_min_late_of_election_timeout
 from etcd_perf.analyze.measures import ClusterView, MemberView, _by_peer_text, _peers_text
 from etcd_perf.analyze.rules import default_rules
+from tests.factory import member_view
 
 AT = datetime(2026, 11, 26, 11, 46, 57, tzinfo=UTC)
 LIMITS = Limits.of(default_rules())
@@ -22,22 +23,9 @@ SLOW_MS = LIMITS.peer_rtt_p99_ms
 def member(
     name: str, restarted: bool, late: int, frozen: int, worst_ms: float = 2800.0, timeout_ms: float = 1000.0
 ) -> MemberView:
-    return MemberView(
-        name=name,
-        id=None,
-        id_hex=None,
-        pod=None,
-        endpoint=None,
-        version=None,
-        is_leader=None,
-        is_learner=False,
-        alarms=[],
-        health=None,
-        status=None,
-        log_first=None,
-        log_last=None,
-        restart_times=[AT] if restarted else [],
-        restarts_in_window=[AT] if restarted else [],
+    return member_view(
+        name,
+        restarts=[AT] if restarted else [],
         signals={
             "heartbeat_failures": late,
             "heartbeat_max_exceeded_ms": worst_ms if late else None,

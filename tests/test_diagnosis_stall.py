@@ -12,26 +12,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from etcd_perf.analyze.diagnosis import _closest_cause, _stall, _without_jitter, stall_min_late_of_election_timeout
-from etcd_perf.analyze.measures import ClusterView, MemberView
+from etcd_perf.analyze.measures import ClusterView
+from tests.factory import member_view
 
 
 def leader(late: int, worst_ms: float | None, timeout_ms: float | None, pauses: int, pause_ms: float | None):
-    return MemberView(
-        name="master-2",
-        id=None,
-        id_hex=None,
-        pod=None,
-        endpoint=None,
-        version=None,
+    return member_view(
+        "master-2",
         is_leader=True,
-        is_learner=False,
-        alarms=[],
-        health=None,
-        status=None,
-        log_first=None,
-        log_last=None,
-        restart_times=[],
-        restarts_in_window=[],
         signals={
             "heartbeat_failures": late,
             "heartbeat_max_exceeded_ms": worst_ms,
