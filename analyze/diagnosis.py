@@ -106,6 +106,13 @@ def stall_min_late_of_election_timeout() -> float:
     return float(rules_section("diagnosis")["stall_min_late_of_election_timeout"])
 
 
+def _stall_bar_ms(m: MemberView | None) -> float:
+    """How late (ms) a heartbeat of ``m`` must be to say it stalled: the share of its election timeout that
+    rules.yaml sets (etcd's default timeout where its log does not give one)."""
+    timeout_ms = (m.signals.get("election_timeout_ms") if m else None) or DEFAULT_ELECTION_TIMEOUT_MS
+    return stall_min_late_of_election_timeout() * timeout_ms
+
+
 def _stall_heartbeats(m: MemberView, disk_members: set[str]) -> tuple[int, float | None]:
     """The late heartbeats that say ``m`` stalled as leader, and the worst one's lateness in ms; (0, None) if
     none do. On a member with a slow disk, only pauses of a second or more while its disk was quiet (its disk
@@ -115,8 +122,7 @@ def _stall_heartbeats(m: MemberView, disk_members: set[str]) -> tuple[int, float
     if m.name in disk_members:
         return s.get("heartbeat_pauses") or 0, s.get("heartbeat_pause_max_ms")
     late, worst = s.get("heartbeat_failures") or 0, s.get("heartbeat_max_exceeded_ms")
-    timeout_ms = s.get("election_timeout_ms") or DEFAULT_ELECTION_TIMEOUT_MS
-    if not late or worst is None or worst < stall_min_late_of_election_timeout() * timeout_ms:
+    if not late or worst is None or worst < _stall_bar_ms(m):
         return 0, None
     return late, worst
 
@@ -464,11 +470,8 @@ def election_causes(bundle: Bundle, view: ClusterView) -> dict[int, dict]:
 def _without_jitter(around: pl.DataFrame, view: ClusterView, old: str) -> pl.DataFrame:
     """The old leader's trouble less its heartbeats sent only a little late (under the share of its election
     timeout a stall needs, rules.yaml diagnosis): a busy node's jitter explains no election."""
-    m = next((m for m in view.members if m.name == old), None)
-    timeout_ms = (m.signals.get("election_timeout_ms") if m else None) or DEFAULT_ELECTION_TIMEOUT_MS
-    jitter = (pl.col("kind") == "heartbeat_slow") & (
-        pl.col("exceeded_ms") < stall_min_late_of_election_timeout() * timeout_ms
-    )
+    bar_ms = _stall_bar_ms(next((m for m in view.members if m.name == old), None))
+    jitter = (pl.col("kind") == "heartbeat_slow") & (pl.col("exceeded_ms") < bar_ms)
     return around.filter(~jitter.fill_null(False))
 
 
