@@ -79,8 +79,8 @@ def _verbose_stats(bundle: Bundle, timings: dict[str, float], redactor: Redactor
         print(f"  {name(m.file)}: {m.kind}, {m.samples} samples in {m.series} series, {m.unparsed} unparsed", file=err)
     if bundle.skipped:
         print(f"  archive: {bundle.skipped} member(s) not unpacked (they cannot hold etcd data)", file=err)
-    counts = bundle.events.group_by("kind").len().sort("kind")
-    print("  events: " + ", ".join(f"{k}={n}" for k, n in counts.iter_rows()), file=err)
+    counts = sorted((kind, f.height) for kind, f in bundle.kind_events.items() if f.height)
+    print("  events: " + ", ".join(f"{k}={n}" for k, n in counts), file=err)
     print("  time: " + ", ".join(f"{k} {v:.3f}s" for k, v in timings.items()), file=err)
 
 

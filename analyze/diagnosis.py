@@ -430,7 +430,7 @@ def _merge(hyps: list[Hypothesis]) -> list[Hypothesis]:
 def election_causes(bundle: Bundle, view: ClusterView) -> dict[int, dict]:
     """For each election: the old leader's trouble around it (the cause) and who only noticed it."""
     causes: dict[int, dict] = {}
-    events = bundle.events
+    events = bundle.events_where(None, ["member", "kind", "ts"])
     troubles = bundle.of(*CAUSE_KINDS)
     term_events = bundle.of(*TERM_KINDS)
     for e in view.elections:

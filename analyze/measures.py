@@ -149,11 +149,12 @@ def _restarted_without_previous_log(bundle: Bundle, member: str) -> datetime | N
     if restarting.height == 0:
         return None
     at = restarting["line"].min()
-    before = bundle.events.filter(
+    before = bundle.events_where(
         (pl.col("member") == member)
         & (pl.col("file") == first)
         & (pl.col("line") < at)
-        & ~pl.col("kind").is_in(START_KINDS)
+        & ~pl.col("kind").is_in(START_KINDS),
+        ["line"],
     )
     if before.height:
         return None
@@ -178,7 +179,7 @@ def _restart_times(
     log begins with etcd restarting on its own data dir, the pod's restart count and a previous log (an
     earlier container of the same pod: never a rollout, which makes a new pod)."""
     starts = (
-        bundle.events.filter((pl.col("member") == member) & (pl.col("kind") == "server_start"))
+        bundle.events_where((pl.col("member") == member) & (pl.col("kind") == "server_start"), ["ts"])
         .sort("ts", nulls_last=True)["ts"]
         .to_list()
     )
@@ -344,7 +345,7 @@ def _by_peer_text(rtts: dict[str, float]) -> str:
 
 
 def measure(bundle: Bundle, window: Window) -> ClusterView:
-    events = bundle.events.filter(in_window(window))
+    events = bundle.events_where(in_window(window), ["member", "kind", "ts"])
     fsyncs = bundle.of("wal_fsync_slow").filter(in_window(window))
     ids = _member_ids(bundle)
     leader_id = _leader_id(bundle)
@@ -556,7 +557,7 @@ def measure(bundle: Bundle, window: Window) -> ClusterView:
         elections_in_window=in_win,
         signals=cluster_signals,
         leader=leader_name,
-        outside_window=_outside(bundle.events, window),
+        outside_window=_outside(bundle.events_where(pl.col("level").is_in(LOUD), ["ts", "level"]), window),
         metrics=mm,
         rollouts=rollouts,
         outages=outages,
@@ -581,9 +582,12 @@ def within(ts: datetime | None, window: Window) -> bool:
     return not (window.end is not None and ts > window.end)
 
 
+LOUD = ["warn", "error", "dpanic", "panic", "fatal"]  # warning-or-worse levels
+
+
 def _outside(events: pl.DataFrame, window: Window) -> dict[str, int]:
     """Warning-or-worse events outside the window, so a narrow window never hides them."""
-    loud = events.filter(pl.col("level").is_in(["warn", "error", "dpanic", "panic", "fatal"]))
+    loud = events.filter(pl.col("level").is_in(LOUD))
     outside = loud.filter(~in_window(window))
     return {
         "warning_or_worse": outside.height,

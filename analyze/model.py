@@ -57,9 +57,9 @@ FUTURE_SLACK = timedelta(minutes=5)
 
 def _future_events(bundle: Bundle) -> int:
     """Events dated after the collection (beyond clock skew): a wrong clock or a doctored log."""
-    if bundle.collected_at is None or bundle.collected_at_source == "newest log line" or not bundle.events.height:
+    if bundle.collected_at is None or bundle.collected_at_source == "newest log line" or not bundle.event_count:
         return 0
-    return bundle.events.filter(pl.col("ts") > bundle.collected_at + FUTURE_SLACK).height
+    return bundle.events_where(pl.col("ts") > bundle.collected_at + FUTURE_SLACK, ["ts"]).height
 
 
 def fill_excerpts(analysis: dict, bundle: Bundle, quote_also: pl.DataFrame | None = None) -> None:
@@ -300,7 +300,11 @@ def _deep(bundle: Bundle, window: Window, view: ClusterView) -> tuple[dict, dict
     requests = attribution(bundle.of("apply_slow", "request_stats").filter(in_window(window)))
     for r in requests["slowest"]:
         r["ts"] = iso(r["ts"])
-    per_minute = timeline.minutes(bundle.events, window, [(o.member, o.stopped, o.back) for o in view.outages])
+    per_minute = timeline.minutes(
+        bundle.events_where(in_window(window), ["member", "ts", "kind"]),
+        window,
+        [(o.member, o.stopped, o.back) for o in view.outages],
+    )
     deep = {
         "requests": requests,
         "traces": decompose(bundle.of("trace").filter(in_window(window))),
@@ -337,7 +341,7 @@ def _logs(bundle: Bundle, view: ClusterView) -> dict:
             }
             for f in bundle.log_files
         ],
-        "events": int(bundle.events.height),
+        "events": bundle.event_count,
         "outside_window": view.outside_window,
     }
 

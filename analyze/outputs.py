@@ -78,7 +78,7 @@ DetailAreas = dict[str, tuple[pl.DataFrame, int]]  # area -> (the rows its file 
 def detail_areas(bundle: Bundle, window: Window) -> DetailAreas:
     """The rows each detail file quotes: the most recent DETAIL_LINES of its area in the window (the
     bundle has the rest; a gigabyte of logs would otherwise be copied out)."""
-    rows = bundle.events.filter(in_window(window)).select("ts", "member", "kind", "file", "line")
+    rows = bundle.events_where(in_window(window), ["ts", "member", "kind", "file", "line"])
     # only the quoted rows become text (categorical sorts as its text does)
     text = [pl.col(c).cast(pl.String) for c in ("member", "kind", "file")]
     areas: DetailAreas = {}

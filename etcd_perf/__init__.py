@@ -9,3 +9,14 @@ of site-packages beside a support engineer's other tools:
   ``.compare`` (before and after) and ``.fleet`` (many bundles on Dask);
 - ``etcd_perf.sample``: the sample bundle, as package data.
 """
+
+import os as _os
+import sys as _sys
+
+# polars allocates through jemalloc, and tells it to give freed pages back lazily: first as pages the kernel
+# may take (MADV_FREE) after 0.5 s, for good 1 s later. Pages given back the first way still count in the
+# process's resident memory until the kernel runs short, and a parse frees hundreds of MB a second: skipping
+# that step (muzzy_decay_ms:0) lowered a 1 GiB bundle's peak RSS by 150 to 300 MB, with no cost in time
+# measured (BENCHMARKS.md, session 14). Only before polars is loaded, and never over a user's own setting.
+if "polars" not in _sys.modules and "_RJEM_MALLOC_CONF" not in _os.environ:
+    _os.environ["_RJEM_MALLOC_CONF"] = "muzzy_decay_ms:0"

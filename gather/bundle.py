@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -31,7 +30,17 @@ from etcd_perf.gather.catalogue import Catalogue, default_catalogue
 from etcd_perf.gather.etcd_info import EtcdInfo, add_status_failures, read_etcd_info
 from etcd_perf.gather.identity import Identity, read_identity
 from etcd_perf.gather.layout import Layout, LogFileRef, discover, is_member_pod, log_kind_of, member_of_pod
-from etcd_perf.gather.logparse import BASE_SCHEMA, KindFrames, LineStats, conform, event_schema, excerpts, parse_file
+from etcd_perf.gather.logparse import (
+    BASE_SCHEMA,
+    FileFrames,
+    KindFrames,
+    LineStats,
+    collected,
+    conform,
+    event_schema,
+    file_excerpts,
+    parse_file,
+)
 from etcd_perf.gather.metrics import KEPT_SCHEMA, MetricsFile, find_metric_files, read_metrics_file
 from etcd_perf.gather.platform import Platform, read_platform
 from etcd_perf.gather.podspec import PodSpec, read_pod_list, read_pod_spec
@@ -98,18 +107,30 @@ class Bundle:
         default_factory=lambda: pl.DataFrame(schema=QUOTED_SCHEMA), init=False, repr=False, compare=False
     )
 
-    @cached_property
+    @property
     def events(self) -> pl.DataFrame:
-        """Every event of every kind, base columns only (when, who, what, where), kind by kind.
+        """Every event of every kind, base columns only (when, who, what, where), kind by kind, then in time
+        order. The fields live in the per-kind frames (``of``): one wide frame would carry every field of
+        every kind, mostly null, on every row. The analysis asks ``events_where`` for what it needs."""
+        return self.events_where()
 
-        The fields live in the per-kind frames (``of``): one wide frame would carry every field of
-        every kind, mostly null, on every row."""
-        parts = [f.select(EVENT_BASE) for _, f in sorted(self.kind_events.items())]
+    @property
+    def event_count(self) -> int:
+        return sum(f.height for f in self.kind_events.values())
+
+    def events_where(self, predicate: pl.Expr | None = None, columns: list[str] | None = None) -> pl.DataFrame:
+        """``events`` that meet ``predicate`` (on the base columns), with only ``columns`` if given: each kind
+        is filtered before they are put together, and nothing is kept. A frame of every event kept for the
+        whole run was 100 MB of a 1 GiB bundle's peak, and most asks want a slice of it."""
+        base = bundle_event_schema(self.catalogue)
+        columns = columns or EVENT_BASE
+        parts = [f.lazy().select(EVENT_BASE) for _, f in sorted(self.kind_events.items())]
         if not parts:
-            return pl.DataFrame(schema={c: bundle_event_schema(self.catalogue)[c] for c in EVENT_BASE})
-        # by kind, then time: every use counts, filters or sorts for itself, and a sort of millions of
-        # rows by four keys costs its own size again in memory
-        return pl.concat(parts, how="vertical", rechunk=True)
+            return pl.DataFrame(schema={c: base[c] for c in columns})
+        query = pl.concat(parts, how="vertical")
+        if predicate is not None:
+            query = query.filter(predicate)
+        return query.select(columns).collect()
 
     def of(self, *kinds: str, columns: list[str] | None = None) -> pl.DataFrame:
         """The events of these kinds, in time order, with the base columns and every field of those kinds
@@ -148,9 +169,9 @@ class Bundle:
             source = self.sources.get(file)
             if source is None or not source.path.exists():
                 continue
-            lines = pl.scan_lines(source.path, name="raw").with_row_index("line", offset=1)
             line_map = source.line_map or LineMap()
-            text = excerpts(lines, source.join_partials, line_map.to_copy_lines(part["line"]))
+            copy_lines = line_map.to_copy_lines(part["line"])
+            text = file_excerpts(source.path, source.join_partials, copy_lines, source.chunk_starts)
             text = line_map.to_file_lines(text)
             found.append(text.with_columns(file=pl.lit(file)).select(list(QUOTED_SCHEMA)))
         self._quoted = pl.concat(found, how="vertical")
@@ -268,11 +289,12 @@ class LogSource:
     path: Path
     join_partials: bool
     line_map: LineMap | None = None
+    chunk_starts: tuple[tuple[int, int], ...] = ()  # where the stretches it was parsed in start (line, byte)
 
 
 def _read_log(
     ref: LogFileRef, catalogue: Catalogue, scratch: Path, name: str
-) -> tuple[KindFrames, LineStats, list[str], LogSource | None]:
+) -> tuple[FileFrames, LineStats, list[str], LogSource | None]:
     """One log to events. A compressed log, or one holding a line over 1 MiB or a long run of empty lines
     (gather/sanitize.py), is parsed from a cleaned copy streamed to ``scratch``; invalid UTF-8 is replaced
     on a second pass. Memory stays bounded by the block size whatever the file holds."""
@@ -286,9 +308,13 @@ def _read_log(
         if _cut_off(ref.path):
             problems.append(CUT_OFF)
         try:
-            events, stats = parse_file(ref.path, catalogue, join)
+            events, stats = parse_file(ref.path, catalogue, join, scratch / f"{name}.events")
             cleaning = unpacked or Cleaning()
-            return *_as_in_file(events, stats, cleaning), problems, LogSource(ref.path, join, cleaning.line_map)
+            return (
+                *_as_in_file(events, stats, cleaning),
+                problems,
+                LogSource(ref.path, join, cleaning.line_map, stats.chunk_starts),
+            )
         except pl.exceptions.ComputeError:
             invalid_utf8 = True  # somewhere: a lossy copy below
     else:
@@ -306,21 +332,21 @@ def _read_log(
         if not cleaning.bytes_out:
             return {}, LineStats(by_format={}), problems, None
         try:
-            events, stats = parse_file(copy, catalogue, join)
+            events, stats = parse_file(copy, catalogue, join, scratch / f"{name}.events")
             break
         except pl.exceptions.ComputeError:
             if lossy:
                 raise
     if unpacked is not None:  # cleaned twice: the line numbers of the first copy are those of the file
         cleaning = _combined(unpacked, cleaning)
-    return *_as_in_file(events, stats, cleaning), problems, LogSource(copy, join, cleaning.line_map)
+    return *_as_in_file(events, stats, cleaning), problems, LogSource(copy, join, cleaning.line_map, stats.chunk_starts)
 
 
-def _as_in_file(events: KindFrames, stats: LineStats, cleaning: Cleaning) -> tuple[KindFrames, LineStats]:
+def _as_in_file(events: FileFrames, stats: LineStats, cleaning: Cleaning) -> tuple[FileFrames, LineStats]:
     """Events and statistics of a cleaned copy, told in the file's terms: its line numbers, its lines."""
     if cleaning.line_map.empty and not cleaning.long_lines:
         return events, stats
-    events = {kind: cleaning.line_map.to_file_lines(frame) for kind, frame in events.items()}
+    events = {kind: cleaning.line_map.to_file_lines(frame) for kind, frame in collected(events).items()}
     stats.lines += cleaning.empty_dropped
     stats.long_lines += cleaning.long_lines
     by_format = dict(stats.by_format or {})
@@ -554,7 +580,7 @@ def _of(kind_events: KindFrames, kinds: list[str]) -> pl.DataFrame:
     return pl.concat(parts) if parts else pl.DataFrame(schema={"member": pl.Categorical, "local_id": pl.String})
 
 
-def _assemble(files: list[tuple[KindFrames, dict]], catalogue: Catalogue) -> KindFrames:
+def _assemble(files: list[tuple[FileFrames, dict]], catalogue: Catalogue) -> KindFrames:
     """Each kind's events over all files: labelled with member and file, deduplicated, in time order."""
     by_kind: dict[str, list[pl.DataFrame]] = {}
     for frames, labels in files:
@@ -570,7 +596,8 @@ def _assemble(files: list[tuple[KindFrames, dict]], catalogue: Catalogue) -> Kin
     out: KindFrames = {}
     for kind, parts in sorted(by_kind.items()):
         schema = bundle_event_schema(catalogue, kind)
-        events = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
+        # spilled events are read back here, a kind at a time
+        events = pl.concat([p.lazy() for p in parts], how="vertical").collect()
         events = _dedupe_overlaps(events).select([pl.col(c).cast(t) for c, t in schema.items()])
         out[kind] = events.sort(EVENT_ORDER, nulls_last=True)
     return out
@@ -665,12 +692,12 @@ class Prefetch:
 
 def _read_logs(
     layout: Layout, catalogue: Catalogue, scratch: Path, progress: Progress | None, prefetch: Prefetch | None = None
-) -> tuple[list[tuple[KindFrames, dict]], list[LogFileInfo], dict[str, LogSource]]:
+) -> tuple[list[tuple[FileFrames, dict]], list[LogFileInfo], dict[str, LogSource]]:
     """Every etcd log of the bundle to events, a few files at a time; results are taken in file order,
     so the outcome does not depend on which file finished first."""
     refs = [(pod, ref) for pod in layout.pods for ref in pod.logs]
     sizes = [ref.path.stat().st_size for _, ref in refs]
-    frames: list[tuple[KindFrames, dict]] = []
+    frames: list[tuple[FileFrames, dict]] = []
     files: list[LogFileInfo] = []
     sources: dict[str, LogSource] = {}
     with ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:

@@ -1,5 +1,6 @@
 """A big log is parsed a chunk at a time; the events and statistics must not depend on where it is cut."""
 
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -10,7 +11,7 @@ from polars.testing import assert_frame_equal
 
 from etcd_perf.gather import logparse
 from etcd_perf.gather.catalogue import default_catalogue
-from etcd_perf.gather.logparse import parse_file, wide_events
+from etcd_perf.gather.logparse import collected, parse_file, wide_events
 
 LAB = Path(__file__).parent / "data" / "shared-lab-3.5.16" / "namespaces" / "openshift-etcd" / "pods"
 LOGS = sorted(LAB.glob("etcd-*/etcd/etcd/logs/*.log"))
@@ -22,12 +23,18 @@ def _whole(path: Path):
     return wide_events(frames, default_catalogue()), stats
 
 
+@pytest.mark.parametrize("spill_from", [None, 0, 400], ids=["in-memory", "all-spilled", "big-kinds-spilled"])
 @pytest.mark.parametrize("log", LOGS, ids=lambda p: f"{p.parts[-5]}-{p.stem}")
-def test_a_log_read_in_small_chunks_gives_the_events_and_counts_of_a_whole_read(log, monkeypatch):
+def test_a_log_read_in_small_chunks_gives_the_events_and_counts_of_a_whole_read(log, spill_from, tmp_path, monkeypatch):
+    # spilled: each chunk's events of a kind from ``spill_from`` bytes are written to disk and read back
     whole, whole_stats = _whole(log)
     monkeypatch.setattr(logparse, "CHUNK_BYTES", 4096)  # a real lab log cut every 4 KiB: many cuts
-    frames, stats = parse_file(log, default_catalogue(), False)
-    assert_frame_equal(wide_events(frames, default_catalogue()), whole)
+    monkeypatch.setattr(logparse, "SPILL_MIN_BYTES", spill_from or 0)
+    spill = tmp_path / "spill" if spill_from is not None else None
+    frames, stats = parse_file(log, default_catalogue(), False, spill)
+    lazy = [kind for kind, frame in frames.items() if isinstance(frame, pl.LazyFrame)]
+    assert bool(lazy) == (spill is not None) and (spill_from != 400 or len(lazy) < len(frames))
+    assert_frame_equal(wide_events(collected(frames), default_catalogue()), whole)
     assert stats == whole_stats
 
 
@@ -43,6 +50,31 @@ def test_chunks_cut_only_at_line_ends_and_lose_no_byte(tmp_path, monkeypatch, si
     assert b"".join(kept) == text
     assert all(k.endswith(b"\n") for k in kept[:-1])
     assert sum(count for _, count in chunks) == len(text.splitlines())
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.text(alphabet="aé€😀\n", max_size=12), max_size=40), size=st.integers(1, 64))
+def test_a_chunk_holds_whole_characters_wherever_the_read_cuts_a_line(tmp_path, monkeypatch, lines, size):
+    # polars refuses a buffer whose cut last line splits a character, though it reads only the whole lines
+    path = tmp_path / "log"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    monkeypatch.setattr(logparse, "CHUNK_BYTES", size)
+    got = [logparse._chunk_frame(box, 1).collect()["raw"].to_list() for box in logparse._chunks(path)]
+    assert [line for chunk in got for line in chunk] == path.read_text(encoding="utf-8").splitlines()
+
+
+def test_a_chunk_taken_for_parsing_leaves_no_copy_of_its_bytes_behind(tmp_path, monkeypatch):
+    # the parse lets a chunk's bytes go once polars holds its lines: the reader must keep no reference
+    path = tmp_path / "log"
+    path.write_bytes(b"".join(b"line %d\n" % i for i in range(5000)))
+    monkeypatch.setattr(logparse, "CHUNK_BYTES", 4096)
+    reader = logparse._chunks(path)
+    box = next(reader)
+    data = box[0]
+    before = sys.getrefcount(data)
+    lines = logparse._chunk_frame(box, 1).collect()
+    assert box == [] and sys.getrefcount(data) == before - 1  # only ``data`` here holds it now
+    assert lines["raw"].to_list() == path.read_bytes()[: len(data)].decode().splitlines()[: lines.height]
 
 
 def _as_cri(log: Path, out: Path, partial_every: int = 0) -> Path:
@@ -91,3 +123,23 @@ def test_a_partial_line_is_found_wherever_the_reads_cut_it(tmp_path, monkeypatch
     path.write_text("\n".join(lines))
     monkeypatch.setattr(logparse, "CHUNK_BYTES", size)
     assert logparse._has_partials(path) == any(" P " in line for line in lines)
+
+
+def _kind_events(monkeypatch, chunk: int | None) -> dict[str, pl.DataFrame]:
+    from etcd_perf.gather import archive
+    from etcd_perf.gather.bundle import load_bundle
+
+    if chunk is not None:
+        monkeypatch.setattr(logparse, "CHUNK_BYTES", chunk)
+        monkeypatch.setattr(logparse, "SPILL_MIN_BYTES", 0)
+    with archive.open_bundle(LAB.parents[2]) as opened:
+        return load_bundle(opened, "lab").kind_events
+
+
+def test_a_bundle_of_big_logs_has_the_events_of_one_read_whole_though_they_went_to_disk(monkeypatch):
+    # every log cut in 4 KiB chunks, every chunk's events spilled to the scratch space and read back
+    whole = _kind_events(monkeypatch, None)
+    spilled = _kind_events(monkeypatch, 4096)
+    assert sorted(spilled) == sorted(whole) and sum(f.height for f in whole.values()) > 500
+    for kind, frame in whole.items():
+        assert_frame_equal(spilled[kind], frame)

@@ -40,13 +40,13 @@ def test_each_log_is_read_back_once_for_the_evidence_and_the_detail_files_togeth
     from etcd_perf.gather import bundle as bundle_module
 
     reads: list[int] = []
-    real = bundle_module.excerpts
+    real = bundle_module.file_excerpts
 
-    def counting(lines, join_partials, wanted):
+    def counting(path, join_partials, wanted, starts=()):
         reads.append(len(wanted))
-        return real(lines, join_partials, wanted)
+        return real(path, join_partials, wanted, starts)
 
-    monkeypatch.setattr(bundle_module, "excerpts", counting)
+    monkeypatch.setattr(bundle_module, "file_excerpts", counting)
     files = run(tmp_path, capsys)
     quoted = {m.group(1) for text in files.values() for m in re.finditer(r"^\S+ \S+ \S+ (\S+):\d+ ", text, re.M)}
     report = json.loads((tmp_path / "analysis.json").read_text())

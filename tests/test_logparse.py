@@ -20,6 +20,7 @@ from etcd_perf.gather.logparse import (
     _strip_prefix,
     _zap_key,
     excerpts,
+    file_excerpts,
     joined_lines,
     json_unescape,
     parse_lines,
@@ -127,6 +128,36 @@ def test_excerpts_read_only_the_stretch_of_the_wanted_lines_and_quote_what_a_who
         .select(pl.col("line").cast(pl.UInt64), pl.col("inner").str.slice(0, EXCERPT_CHARS).alias("excerpt"))
         .collect()
     )
+    assert got.sort("line").to_dicts() == whole.sort("line").to_dicts()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    lines=st.lists(st.text(alphabet='ab {}"\u00e9', max_size=40), min_size=1, max_size=60),
+    end=st.booleans(),
+    block=st.integers(1, 300),
+    data=st.data(),
+)
+def test_quoted_lines_read_by_blocks_and_stretches_are_those_a_whole_scan_quotes(
+    tmp_path, monkeypatch, lines, end, block, data
+):
+    # blocks of any size cut lines anywhere (a line longer than a block among them); the last line may
+    # have no line end; the wanted lines may repeat, lie anywhere, or past the file's end
+    from etcd_perf.gather import logparse
+
+    path = tmp_path / "log"
+    path.write_text("\n".join(lines) + ("\n" if end else ""), encoding="utf-8")
+    monkeypatch.setattr(logparse, "QUOTE_BLOCK_BYTES", block)
+    wanted = pl.Series(data.draw(st.lists(st.integers(1, len(lines) + 2), max_size=8)), dtype=pl.UInt64)
+    # where the parse's stretches started: line 1, then any lines, with their byte offsets
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line.encode()) + 1)
+    later = data.draw(st.lists(st.integers(2, len(lines)), unique=True, max_size=4)) if len(lines) > 1 else []
+    starts = tuple((n, offsets[n - 1]) for n in [1, *sorted(later)])
+    got = file_excerpts(path, False, wanted, starts)
+    whole = excerpts(pl.scan_lines(path, name="raw").with_row_index("line", offset=1), False, wanted.unique())
+    assert got.schema == whole.schema
     assert got.sort("line").to_dicts() == whole.sort("line").to_dicts()
 
 

@@ -1,6 +1,7 @@
 """The installed wheel carries the catalogues, templates and the sample, and analyses it anywhere; it puts one
 import package, etcd_perf, in site-packages and nothing else of ours."""
 
+import os
 import subprocess
 import sys
 import venv
@@ -87,3 +88,14 @@ def test_wheel_analyses_the_embedded_sample_outside_the_checkout(tmp_path):
     r = run(env_dir / "bin" / "etcd-perf", "compare", "a", "a/analysis.json", "--format", "json", cwd=work)
     assert r.returncode == 0, r.stderr
     assert '"verdict": "unchanged"' in r.stdout
+
+
+def test_polars_allocator_gives_freed_memory_back_at_once_unless_the_user_configured_it(tmp_path):
+    # etcd_perf sets jemalloc's muzzy decay to 0 (BENCHMARKS.md, session 14) before polars loads it
+    code = "import os, etcd_perf, polars; print(os.environ['_RJEM_MALLOC_CONF'])"
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    ours = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert ours.stdout.strip().endswith(",muzzy_decay_ms:0")
+    env["_RJEM_MALLOC_CONF"] = "narenas:2"
+    theirs = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert theirs.stdout.strip().endswith(",narenas:2") and "muzzy_decay_ms:0" not in theirs.stdout
