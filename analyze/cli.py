@@ -23,6 +23,7 @@ try:  # typer 0.29 and later carry their own copy of click; older ones use click
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as click_errors
 
+from etcd_perf.allocator import return_big_blocks
 from etcd_perf.analyze import api
 from etcd_perf.analyze.api import Options
 from etcd_perf.analyze.model import TOOL_VERSION
@@ -276,6 +277,7 @@ def _fail(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    return_big_blocks()  # the process is ours: freed log reads go back to the system (etcd_perf/allocator.py)
     if not args:  # the help, on stderr, and the "could not analyse" code, whichever click is installed
         with contextlib.redirect_stdout(sys.stderr):
             app(args=["--help"], prog_name="etcd-perf", standalone_mode=False)

@@ -17,9 +17,11 @@ from etcd_perf.analyze.consistency import consistency
 from etcd_perf.analyze.diagnosis import diagnose, election_causes
 from etcd_perf.analyze.findings import EXCERPT_CHARS, Finding, evaluate
 from etcd_perf.analyze.measures import ClusterView, MemberView, in_window, measure, within
-from etcd_perf.analyze.requests import attribution
+from etcd_perf.analyze.requests import COLUMNS as REQUEST_COLUMNS
+from etcd_perf.analyze.requests import SLOW_REQUEST_KINDS, attribution
 from etcd_perf.analyze.rollouts import notable_events
 from etcd_perf.analyze.rules import Rule
+from etcd_perf.analyze.traces import COLUMNS as TRACE_COLUMNS
 from etcd_perf.analyze.traces import decompose
 from etcd_perf.analyze.units import fmt_value
 from etcd_perf.analyze.window import Window
@@ -297,7 +299,7 @@ def _cause(c: dict | None) -> dict | None:
 
 
 def _deep(bundle: Bundle, window: Window, view: ClusterView) -> tuple[dict, dict[int, dict], dict]:
-    requests = attribution(bundle.of("apply_slow", "request_stats").filter(in_window(window)))
+    requests = attribution(bundle.scan(*SLOW_REQUEST_KINDS, columns=REQUEST_COLUMNS).filter(in_window(window)))
     for r in requests["slowest"]:
         r["ts"] = iso(r["ts"])
     per_minute = timeline.minutes(
@@ -307,7 +309,7 @@ def _deep(bundle: Bundle, window: Window, view: ClusterView) -> tuple[dict, dict
     )
     deep = {
         "requests": requests,
-        "traces": decompose(bundle.of("trace").filter(in_window(window))),
+        "traces": decompose(bundle.scan("trace", columns=TRACE_COLUMNS).filter(in_window(window))),
         "timeline": {
             "categories": list(timeline.CATEGORIES),
             "minutes": [{**r, "minute": iso(r["minute"])} for r in per_minute.iter_rows(named=True)],

@@ -78,14 +78,20 @@ DetailAreas = dict[str, tuple[pl.DataFrame, int]]  # area -> (the rows its file 
 def detail_areas(bundle: Bundle, window: Window) -> DetailAreas:
     """The rows each detail file quotes: the most recent DETAIL_LINES of its area in the window (the
     bundle has the rest; a gigabyte of logs would otherwise be copied out)."""
-    rows = bundle.events_where(in_window(window), ["ts", "member", "kind", "file", "line"])
     # only the quoted rows become text (categorical sorts as its text does)
     text = [pl.col(c).cast(pl.String) for c in ("member", "kind", "file")]
+    order = ["ts", "member", "file", "line"]
     areas: DetailAreas = {}
     for name, ks in DETAIL_KINDS.items():
-        area = rows.filter(pl.col("kind").is_in(ks)).sort("ts", "member", "file", "line")
-        kept = area.tail(DETAIL_LINES).with_columns(text)
-        areas[name] = (kept, area.height - kept.height)
+        area = bundle.events_where(in_window(window) & pl.col("kind").is_in(ks), [*order, "kind"])
+        # only the rows that can be among the most recent are sorted: a sort of a 1 GiB bundle's 1.9 M rows
+        # was its peak. Rows before the DETAIL_LINES-th latest time cannot be (undated ones sort first).
+        recent = area
+        if area.height > DETAIL_LINES:
+            cut, dated = area.select(pl.col("ts").top_k(DETAIL_LINES).min().alias("cut"), pl.col("ts").count()).row(0)
+            recent = area.filter(pl.col("ts") >= cut) if dated >= DETAIL_LINES else area
+        kept = recent.sort(order).tail(DETAIL_LINES).with_columns(text)
+        areas[name] = (kept.select("ts", "member", "kind", "file", "line"), area.height - kept.height)
     return areas
 
 

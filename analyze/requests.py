@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from etcd_perf.analyze.stats import summary_exprs
+from etcd_perf.analyze.stats import summary_exprs, total_ms
 
 KEY = r'key:\\?"([^"\\]*)'
 RANGE_END = r'range_end:\\?"'
@@ -60,22 +60,24 @@ def _operation() -> pl.Expr:
 
 # what a slow request's description depends on: the logged texts, never its time or member
 REQUEST_TEXT = ["request", "response", "response_type", "prefix"]
+# what is kept of each request besides its text
+REQUEST_ROW = ["member", "ts", "file", "line", "kind", "took_ms", "response_count", "response_size", "error"]
+# the events' time order (``EVENT_ORDER``), restored once the texts are numbered
+TIME_ORDER = ["ts", "member", "file_order", "line"]
+# the event columns the attribution reads (``Bundle.scan(..., columns=COLUMNS)``)
+COLUMNS = [*REQUEST_ROW, "file_order", *REQUEST_TEXT]
+SLOW_REQUEST_KINDS = ["apply_slow", "request_stats"]
 
 
-def slow_requests(events: pl.DataFrame) -> pl.DataFrame:
-    """One row per logged slow request with what it was: operation, resource, namespace, sizes.
-
-    A slow cluster logs the same few requests thousands of times (lease renewals, the same lists), so
-    each distinct request text is parsed once and joined back."""
-    rows = events.filter(pl.col("kind").is_in(["apply_slow", "request_stats"]))
+def _described(texts: pl.DataFrame) -> pl.DataFrame:
+    """What each distinct request text is (``text`` numbers them): operation, key, resource, namespace,
+    read-only or not, and the response's count and size where the text carries them."""
     key = pl.col("request").str.extract(KEY, 1)
     response = pl.col("response").fill_null("")
-    described = (
-        rows.select(REQUEST_TEXT)
-        .unique()
-        .lazy()
+    return (
+        texts.lazy()
         .select(
-            *REQUEST_TEXT,
+            "text",
             _operation().alias("operation"),
             key.alias("key"),
             key.str.extract_groups(RESOURCE_NAMESPACE).alias("_stored"),
@@ -90,58 +92,91 @@ def slow_requests(events: pl.DataFrame) -> pl.DataFrame:
         .with_columns(
             resource=pl.col("_stored").struct.field("1").replace(RESOURCE_NAMES).fill_null("(other keys)"),
             namespace=pl.col("_stored").struct.field("2"),
+            access=pl.when(pl.col("read_only")).then(pl.lit("read-only")).otherwise(pl.lit("write")),
         )
         .drop("_stored")
         .collect()
     )
-    # streamed: the eager join held some 200 MB more of the real corpus's 420 k rows (their request texts);
-    # a join keeps the left rows' order, so the result is the same
-    return (
-        rows.lazy()
+
+
+def _numbered(events: pl.DataFrame | pl.LazyFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """The slow requests (``REQUEST_ROW``, the time-order keys they lack and ``text``, the number of their
+    text), what each text is, and the keys that put the requests in time order. ``events`` may be a query
+    (``Bundle.scan``, kind after kind): it is read twice and never copied whole.
+
+    A slow cluster logs the same few requests thousands of times (lease renewals, the same lists): a 1 GiB
+    bundle's 790 k slow requests had 333 distinct texts. Each is parsed once, and the rows keep only its
+    number: what is ranked is grouped on numbers, and the texts of the rows (their keys alone 50 MB) are
+    never built. Nothing the attribution says depends on the rows' order (its sums are exact), so they are
+    not sorted: a sort of the rows was 100 MB of a 1 GiB bundle's peak."""
+    rows = events.lazy().filter(pl.col("kind").is_in(SLOW_REQUEST_KINDS))
+    # a parse of one file (the tests') has no file order: its lines are its order
+    order = TIME_ORDER if set(TIME_ORDER) <= set(rows.collect_schema().names()) else ["line"]
+    extra = [c for c in order if c not in REQUEST_ROW]
+    texts = rows.select(REQUEST_TEXT).unique().collect().with_row_index("text")
+    described = _described(texts)
+    # streamed; a join keeps the left rows' order
+    reqs = (
+        rows.select(*dict.fromkeys([*REQUEST_ROW, *order, *REQUEST_TEXT]))
+        .join(texts.lazy(), on=REQUEST_TEXT, how="left", nulls_equal=True, maintain_order="left")
+        .join(described.lazy().select("text", "_count", "_size"), on="text", how="left", maintain_order="left")
         .select(
-            "member", "ts", "file", "line", "kind", "took_ms", *REQUEST_TEXT, "response_count", "response_size", "error"
-        )
-        .join(described.lazy(), on=REQUEST_TEXT, how="left", nulls_equal=True, maintain_order="left")
-        .select(
-            "member",
-            "ts",
-            "file",
-            "line",
-            "kind",
-            "took_ms",
-            "operation",
-            "key",
-            "resource",
-            "namespace",
-            "read_only",
+            *[c for c in REQUEST_ROW if c not in ("response_count", "response_size")],
+            *extra,
+            "text",
             pl.coalesce("_count", "response_count").alias("response_count"),
             pl.coalesce("_size", "response_size").alias("response_size"),
-            "error",
         )
         .collect(engine="streaming")
     )
+    return reqs, described.drop("_count", "_size"), order
 
 
-def _ranked(frame: pl.DataFrame, by: list[str]) -> list[dict]:
+def slow_requests(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """One row per logged slow request, in time order, with what it was: operation, resource, namespace,
+    sizes."""
+    reqs, described, order = _numbered(events)
+    in_order = reqs.sort(order, nulls_last=True, maintain_order=True)
+    return in_order.join(described, on="text", how="left", maintain_order="left").select(
+        "member",
+        "ts",
+        "file",
+        "line",
+        "kind",
+        "took_ms",
+        "operation",
+        "key",
+        "resource",
+        "namespace",
+        "read_only",
+        "response_count",
+        "response_size",
+        "error",
+    )
+
+
+def _ranked(frame: pl.DataFrame, by: str, names: pl.Series | None = None) -> list[dict]:
+    """The top ``by`` by time lost. With ``names``, ``by`` holds numbers: the rank of each value among
+    ``names`` (sorted), so the order of ties is the values' own."""
     if frame.height == 0:
         return []
     out = (
         frame.lazy()
-        .select(*by, "took_ms", "response_size", "response_count")
+        .select(by, "took_ms", "response_size", "response_count")
         .group_by(by)
         .agg(
             *summary_exprs("took_ms"),
-            pl.col("took_ms").sum().round(6).alias("total_ms"),
+            total_ms(pl.col("took_ms")).alias("total_ms"),
             pl.col("response_size").max().alias("max_response_size"),
             pl.col("response_count").max().alias("max_response_count"),
         )
-        .sort(["total_ms", *by], descending=[True] + [False] * len(by), nulls_last=True)
+        .sort(["total_ms", by], descending=[True, False], nulls_last=True)
         .head(TOP_N)
         .collect(engine="in-memory")
     )
     return [
         {
-            **{k: r[k] for k in by},
+            by: r[by] if names is None else names[r[by]],
             "count": r["count"],
             "p50_ms": r["p50"],
             "p99_ms": r["p99"],
@@ -154,24 +189,44 @@ def _ranked(frame: pl.DataFrame, by: list[str]) -> list[dict]:
     ]
 
 
-def attribution(events: pl.DataFrame) -> dict:
+def _ranked_by_text(reqs: pl.DataFrame, described: pl.DataFrame, column: str) -> list[dict]:
+    """``_ranked`` by a column of what the texts are (resource, namespace...), on numbers; requests whose
+    text has no value there (a key outside /registry has no namespace) are left out."""
+    names = described.get_column(column).drop_nulls().unique().sort()
+    ranks = pl.int_range(names.len(), dtype=pl.UInt32, eager=True)
+    rank = described.select("text", pl.col(column).replace_strict(names, ranks, default=None))
+    coded = reqs.select(
+        pl.col("text").replace_strict(rank["text"], rank[column], default=None).alias(column),
+        "took_ms",
+        "response_size",
+        "response_count",
+    )
+    return _ranked(coded.filter(pl.col(column).is_not_null()), column, names)
+
+
+def attribution(events: pl.DataFrame | pl.LazyFrame) -> dict:
     """Top slow requests by resource, namespace, operation, read/write and member (ranked by time lost)."""
-    reqs = slow_requests(events)
-    # only the columns it shows are sorted (the order depends on the keys alone): not a copy of every text
-    quoted = ["member", "ts", "took_ms", "operation", "key", "response_count", "response_size", "error", "file", "line"]
-    slowest = reqs.select(quoted).sort(["took_ms", "ts"], descending=[True, False], nulls_last=True).head(TOP_N)
+    reqs, described, order = _numbered(events)
+    # only the requests that can be among the slowest are sorted (a sort of every row's keys was 100 MB of a
+    # 1 GiB bundle's peak), and only those shown are named; ties in time taken go in time order
+    shown = ["member", "ts", "took_ms", "text", "response_count", "response_size", "error", "file", "line"]
+    cut, timed = reqs.select(pl.col("took_ms").top_k(TOP_N).min().alias("cut"), pl.col("took_ms").count()).row(0)
+    candidates = reqs.filter(pl.col("took_ms") >= cut) if timed >= TOP_N else reqs
+    slowest = (
+        candidates.select(*dict.fromkeys([*shown, *order]))
+        .sort(["took_ms", *order], descending=[True] + [False] * len(order), nulls_last=True)
+        .head(TOP_N)
+        .join(described.select("text", "operation", "key"), on="text", how="left", maintain_order="left")
+    )
     return {
         "count": reqs.height,
         "note": "requests etcd logged as slow (over their expected duration, default 100 ms; "
         "request stats over 300 ms)",
-        "by_resource": _ranked(reqs, ["resource"]),
-        "by_namespace": _ranked(reqs.filter(pl.col("namespace").is_not_null()), ["namespace"]),
-        "by_operation": _ranked(reqs, ["operation"]),
-        "by_access": _ranked(
-            reqs.with_columns(access=pl.when(pl.col("read_only")).then(pl.lit("read-only")).otherwise(pl.lit("write"))),
-            ["access"],
-        ),
-        "by_member": _ranked(reqs, ["member"]),
+        "by_resource": _ranked_by_text(reqs, described, "resource"),
+        "by_namespace": _ranked_by_text(reqs, described, "namespace"),
+        "by_operation": _ranked_by_text(reqs, described, "operation"),
+        "by_access": _ranked_by_text(reqs, described, "access"),
+        "by_member": _ranked(reqs, "member"),
         "slowest": [
             {
                 "member": r["member"],

@@ -16,6 +16,7 @@ import re
 import shutil
 import weakref
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -109,8 +110,8 @@ class Bundle:
 
     @property
     def events(self) -> pl.DataFrame:
-        """Every event of every kind, base columns only (when, who, what, where), kind by kind, then in time
-        order. The fields live in the per-kind frames (``of``): one wide frame would carry every field of
+        """Every event of every kind, base columns only (when, who, what, where), kind after kind, each in
+        time order. The fields live in the per-kind frames (``of``): one wide frame would carry every field of
         every kind, mostly null, on every row. The analysis asks ``events_where`` for what it needs."""
         return self.events_where()
 
@@ -136,23 +137,34 @@ class Bundle:
         """The events of these kinds, in time order, with the base columns and every field of those kinds
         (the schema comes from the catalogue, so it is the same whether or not a kind occurred). With
         ``columns``, only those (and the time-order keys): the big text fields are then never copied."""
+        parts = self._parts(kinds, columns)
+        if not parts:
+            return pl.DataFrame(schema=self._schema(kinds, columns))
+        if len(parts) == 1:
+            return parts[0].collect()
+        return self.scan(*kinds, columns=columns).sort(EVENT_ORDER, nulls_last=True, maintain_order=True).collect()
+
+    def scan(self, *kinds: str, columns: list[str] | None = None) -> pl.LazyFrame:
+        """``of`` as a query, kind after kind (each in time order; ``EVENT_ORDER`` sorts them together): a
+        step that reduces the events before it sorts them never copies their texts."""
+        parts = self._parts(kinds, columns)
+        if not parts:
+            return pl.LazyFrame(schema=self._schema(kinds, columns))
+        return pl.concat(parts, how="vertical")
+
+    def _schema(self, kinds: tuple[str, ...], columns: list[str] | None) -> dict[str, pl.DataType]:
         schema = {c: t for c, t in bundle_event_schema(self.catalogue).items() if c in EVENT_BASE}
         for kind in kinds:
             schema.update(bundle_event_schema(self.catalogue, kind))
         if columns is not None:
             keep = set(columns) | set(EVENT_ORDER)
             schema = {c: t for c, t in schema.items() if c in keep}
-        parts = []
-        for kind in sorted(set(kinds)):
-            frame = self.kind_events.get(kind)
-            if frame is None or frame.height == 0:
-                continue
-            parts.append(conform(frame, schema))
-        if not parts:
-            return pl.DataFrame(schema=schema)
-        if len(parts) == 1:
-            return parts[0]
-        return pl.concat(parts, how="vertical").sort(EVENT_ORDER, nulls_last=True, maintain_order=True)
+        return schema
+
+    def _parts(self, kinds: tuple[str, ...], columns: list[str] | None) -> list[pl.LazyFrame]:
+        schema = self._schema(kinds, columns)
+        frames = [self.kind_events.get(kind) for kind in sorted(set(kinds))]
+        return [conform(f.lazy(), schema) for f in frames if f is not None and f.height > 0]
 
     def excerpts(self, rows: pl.DataFrame) -> pl.DataFrame:
         """``rows`` (with ``file`` and ``line``) plus ``excerpt``, the text of that line, read back from the
@@ -593,12 +605,17 @@ def _assemble(files: list[tuple[FileFrames, dict]], catalogue: Catalogue) -> Kin
                     file_order=pl.lit(labels["file_order"], dtype=pl.Int32),
                 )
             )
+    # only a member's later files can repeat its events (rotated, previous and current logs overlap)
+    overlap = max(Counter(labels["member"] for _, labels in files).values(), default=0) > 1
     out: KindFrames = {}
     for kind, parts in sorted(by_kind.items()):
         schema = bundle_event_schema(catalogue, kind)
-        # spilled events are read back here, a kind at a time
-        events = pl.concat([p.lazy() for p in parts], how="vertical").collect()
-        events = _dedupe_overlaps(events).select([pl.col(c).cast(t) for c, t in schema.items()])
+        keep = [pl.col(c).cast(t) for c, t in schema.items()] + ([pl.col("digest")] if overlap else [])
+        # spilled events are read back here, a kind at a time, streamed: their texts are made categories as
+        # they are read, never held as text beside them (the order is the sort's, on keys no two events share)
+        events = pl.concat([p.lazy() for p in parts], how="vertical").select(keep).collect(engine="streaming")
+        if overlap:
+            events = _dedupe_overlaps(events).drop("digest")
         out[kind] = events.sort(EVENT_ORDER, nulls_last=True)
     return out
 

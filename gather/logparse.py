@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -61,9 +62,12 @@ def event_schema(catalogue: Catalogue, kind: str | None = None) -> dict[str, pl.
 KindFrames = dict[str, pl.DataFrame]  # event kind -> its events, with that kind's fields only
 
 
-def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    """``frame`` with exactly ``schema``'s columns, in its order: those it lacks are null."""
-    have = set(frame.columns)
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
+def conform(frame: Frame, schema: dict[str, pl.DataType]) -> Frame:
+    """``frame`` (or a query) with exactly ``schema``'s columns, in its order: those it lacks are null."""
+    have = set(frame.collect_schema().names())
     return frame.select([pl.col(c) if c in have else pl.lit(None, dtype=t).alias(c) for c, t in schema.items()])
 
 

@@ -10,14 +10,15 @@ from hypothesis import strategies as st
 from etcd_perf.analyze.capacity import capacity
 from etcd_perf.analyze.consistency import consistency
 from etcd_perf.analyze.measures import measure
-from etcd_perf.analyze.requests import attribution, slow_requests
+from etcd_perf.analyze.requests import COLUMNS as REQUEST_COLUMNS
+from etcd_perf.analyze.requests import SLOW_REQUEST_KINDS, attribution, slow_requests
 from etcd_perf.analyze.timeline import correlations, minutes
 from etcd_perf.analyze.traces import PHASES, decompose
 from etcd_perf.analyze.window import Window, bundle_window
 from etcd_perf.gather.archive import open_bundle
-from etcd_perf.gather.bundle import load_bundle
+from etcd_perf.gather.bundle import EVENT_ORDER, load_bundle
 from tests import real_lines as R
-from tests.factory import make_must_gather
+from tests.factory import LAB_34, make_must_gather
 from tests.test_logparse import parse
 
 # etcd-io/etcd#12094 (3.4 trace) and #20418 (3.6 linearizableReadLoop), verbatim; the 3.5 put trace
@@ -74,6 +75,31 @@ def test_attribution_ranks_by_time_lost():
     assert a["count"] == 3
     assert [r["resource"] for r in a["by_resource"]] == ["storageclasses", "leases", "namespaces"]
     assert a["slowest"][0]["took_ms"] == pytest.approx(2285.637356)
+
+
+SLOW_AND_TRACED = [R.CAPNS_APPLY, R.ZAP34_APPLY, R.ZAP35_REQUEST_STATS, OPERATOR_GROUPS, TRACE_RANGE, TRACE_PUT]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from([*SLOW_AND_TRACED, R.ZAP35_DEFRAG_DONE]), min_size=1, max_size=40), st.randoms())
+def test_what_the_deep_analysis_ranks_and_sums_does_not_depend_on_the_rows_order(lines, rnd):
+    # a bundle hands the attribution its kinds one after the other, not in time order (Bundle.scan): its sums
+    # are exact and its ties are broken by where each line was, so no order of the rows changes a report
+    events = events_of(lines)
+    shuffled = events.sample(fraction=1.0, shuffle=True, seed=rnd.randrange(2**32))
+    assert attribution(shuffled.lazy()) == attribution(events)
+    assert decompose(shuffled) == decompose(events)
+    window = Window(None, None, "all")
+    assert minutes(shuffled, window).equals(minutes(events, window))
+
+
+def test_a_bundle_scan_is_its_events_kind_after_kind_and_attributes_as_they_do_in_time_order():
+    bundle = load(LAB_34)
+    kinds = ("apply_slow", "request_stats", "trace")
+    in_order = bundle.scan(*kinds).sort(EVENT_ORDER, nulls_last=True, maintain_order=True).collect()
+    assert in_order.height > 0 and in_order.equals(bundle.of(*kinds))
+    scanned = attribution(bundle.scan(*SLOW_REQUEST_KINDS, columns=REQUEST_COLUMNS))
+    assert scanned["count"] > 0 and scanned == attribution(bundle.of(*SLOW_REQUEST_KINDS))
 
 
 def test_trace_steps_are_split_into_phases():

@@ -3,11 +3,17 @@ say how many earlier ones they leave to the bundle."""
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
+import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from etcd_perf.analyze import outputs
 from etcd_perf.analyze.cli import main
+from etcd_perf.analyze.window import Window
 
 
 def run(tmp_path, capsys) -> dict[str, str]:
@@ -53,3 +59,56 @@ def test_each_log_is_read_back_once_for_the_evidence_and_the_detail_files_togeth
     cited = {e["file"] for f in report["findings"] for e in f["evidence"] if e["file"] in quoted}
     assert quoted and cited  # the findings cite lines of logs the detail files quote too
     assert len(reads) == len(quoted), reads  # yet each log is read back once
+
+
+class _Events:
+    """What detail_areas reads of a bundle: its events, filtered."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+
+    def events_where(self, predicate: pl.Expr, columns: list[str]) -> pl.DataFrame:
+        return self.frame.filter(predicate).select(columns)
+
+
+AREA_KINDS = ["wal_fsync_slow", "apply_slow", "heartbeat_slow"]
+ROWS = st.lists(
+    st.tuples(
+        st.sampled_from(AREA_KINDS),
+        st.one_of(st.none(), st.integers(0, 4)),  # seconds: many ties, some undated
+        st.sampled_from(["master-1", "master-0"]),
+        st.sampled_from(["previous.log", "current.log"]),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ROWS, st.integers(1, 8))
+def test_an_area_keeps_its_most_recent_rows_whatever_their_ties(rows, cap):
+    # only the rows that can be among the most recent are sorted: the same rows as a sort of them all
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    frame = pl.DataFrame(
+        {
+            "ts": [None if s is None else t0 + timedelta(seconds=s) for _, s, _, _ in rows],
+            "member": [m for _, _, m, _ in rows],
+            "kind": [k for k, _, _, _ in rows],
+            "file": [f for _, _, _, f in rows],
+            "line": list(range(len(rows), 0, -1)),
+        },
+        schema={
+            "ts": pl.Datetime("us", "UTC"),
+            "member": pl.Categorical,
+            "kind": pl.Categorical,
+            "file": pl.Categorical,
+            "line": pl.UInt64,
+        },
+    )
+    with patch.object(outputs, "DETAIL_LINES", cap):
+        areas = outputs.detail_areas(_Events(frame), Window(None, None, "all"))
+    for name, kinds in outputs.DETAIL_KINDS.items():
+        area = frame.filter(pl.col("kind").is_in(kinds))
+        want = area.sort("ts", "member", "file", "line").tail(cap)
+        kept, left_out = areas[name]
+        assert kept.select("ts", "line").rows() == want.select("ts", "line").rows()
+        assert left_out == area.height - want.height

@@ -2,12 +2,16 @@
 import package, etcd_perf, in site-packages and nothing else of ours."""
 
 import os
+import platform
 import subprocess
 import sys
 import venv
 import zipfile
 from pathlib import Path
 
+import pytest
+
+from etcd_perf.analyze import cli
 from tests.factory import REPO
 
 
@@ -91,11 +95,28 @@ def test_wheel_analyses_the_embedded_sample_outside_the_checkout(tmp_path):
 
 
 def test_polars_allocator_gives_freed_memory_back_at_once_unless_the_user_configured_it(tmp_path):
-    # etcd_perf sets jemalloc's muzzy decay to 0 (BENCHMARKS.md, session 14) before polars loads it
+    # etcd_perf sets jemalloc's decays to 0.2 s and 0 (BENCHMARKS.md, sessions 14 and 15) before polars loads it
     code = "import os, etcd_perf, polars; print(os.environ['_RJEM_MALLOC_CONF'])"
     env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
     ours = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
-    assert ours.stdout.strip().endswith(",muzzy_decay_ms:0")
+    assert ours.stdout.strip().endswith(",dirty_decay_ms:200,muzzy_decay_ms:0")
     env["_RJEM_MALLOC_CONF"] = "narenas:2"
     theirs = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert theirs.stdout.strip().endswith(",narenas:2") and "muzzy_decay_ms:0" not in theirs.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_the_cli_gives_freed_log_reads_back_unless_the_user_chose_a_threshold(monkeypatch):
+    # glibc's dynamic mmap threshold kept some 100 MB of freed 32 MB reads (etcd_perf/allocator.py)
+    code = "from etcd_perf.allocator import return_big_blocks; print(return_big_blocks())"
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+    ours = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert ours.stdout.strip() == ("True" if platform.libc_ver()[0] == "glibc" else "False")
+    env["MALLOC_MMAP_THRESHOLD_"] = "65536"
+    theirs = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert theirs.stdout.strip() == "False"
+    called = []
+    monkeypatch.setattr(cli, "return_big_blocks", lambda: called.append(True))
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert called == [True]

@@ -1,10 +1,13 @@
 """Statistics of logged slow events: quantile properties that any honest summary must have."""
 
+from decimal import Decimal
+
+import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from etcd_perf.analyze.stats import summarize
+from etcd_perf.analyze.stats import summarize, total_ms
 
 values = st.lists(st.floats(min_value=0, max_value=1e7, allow_nan=False), min_size=1, max_size=200)
 
@@ -33,3 +36,18 @@ def test_linear_interpolation_between_closest_ranks():
 
 def test_no_events_is_a_count_of_zero_not_a_latency():
     assert summarize([]) == {"count": 0, "p50": None, "p99": None, "max": None}
+
+
+# up to 100 s each, totals under 2^53 ns (104 days of time lost: exact in a float too)
+nanoseconds = st.lists(st.integers(min_value=0, max_value=10**11), min_size=1, max_size=200)
+
+
+@given(nanoseconds, st.randoms())
+def test_a_total_of_durations_is_exact_to_the_nanosecond_in_any_order(ns, rnd):
+    # etcd prints durations to the nanosecond: as milliseconds they are ns / 1e6, and their total is exact
+    frame = pl.DataFrame({"ms": [n / 1e6 for n in ns], "times": [rnd.randint(1, 400) for _ in ns]})
+    exact = float(Decimal(sum(ns)) / Decimal(10**6))
+    assert frame.select(total_ms(pl.col("ms"))).item() == exact
+    weighted = float(Decimal(sum(n * t for n, t in zip(ns, frame["times"], strict=True))) / Decimal(10**6))
+    shuffled = frame.sample(fraction=1.0, shuffle=True, seed=rnd.randrange(2**32))
+    assert shuffled.select(total_ms(pl.col("ms"), pl.col("times"))).item() == weighted

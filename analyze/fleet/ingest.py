@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from etcd_perf.allocator import return_big_blocks
 from etcd_perf.analyze.api import Options, analyze_bundle
 from etcd_perf.analyze.fleet import store as st
 from etcd_perf.gather.errors import BundleError
@@ -29,6 +30,7 @@ FLEET_HINT = "ingest needs Dask distributed: pip install 'etcd-perf[fleet]'"
 def ingest_one(path: str, store: str, options: Options) -> dict:
     """One bundle into the store (runs on a Dask worker): analysed, skipped or failed, never raising for a
     bad bundle."""
+    return_big_blocks()  # a worker process is ours (etcd_perf/allocator.py)
     store_path = Path(store)
     started = time.perf_counter()
     try:
