@@ -38,6 +38,20 @@ def test_a_log_read_in_small_chunks_gives_the_events_and_counts_of_a_whole_read(
     assert stats == whole_stats
 
 
+def test_a_kinds_events_wait_in_memory_only_until_they_gather_enough_to_be_written(tmp_path, monkeypatch):
+    # a big file's smaller kinds once stayed in memory all parse long: the peak with three files in flight
+    monkeypatch.setattr(logparse, "SPILL_MIN_BYTES", 2000)
+    spill = logparse._Spill(tmp_path)
+    piece = pl.DataFrame({"line": list(range(100))}, schema={"line": pl.UInt64})  # 800 bytes a chunk
+    taken = [spill.take({"k": piece.with_columns(pl.col("line") + 100 * n)}, n) for n in range(7)]
+    assert [list(t) for t in taken] == [[], [], ["k"], [], [], ["k"], []]
+    assert len(list(tmp_path.glob("k.*.parquet"))) == 2
+    rest = spill.rest()
+    assert rest["k"].height == 100  # less than the bar: in memory
+    events = pl.concat([*[t["k"].collect() for t in taken if t], rest["k"]])
+    assert events["line"].to_list() == list(range(700))  # in chunk order
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(size=st.integers(min_value=1, max_value=3000), tail=st.booleans())
 def test_chunks_cut_only_at_line_ends_and_lose_no_byte(tmp_path, monkeypatch, size, tail):
