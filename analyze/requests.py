@@ -12,6 +12,7 @@ from __future__ import annotations
 import polars as pl
 
 from etcd_perf.analyze.stats import summary_exprs, total_ms
+from etcd_perf.gather.bundle import EVENT_ORDER
 
 KEY = r'key:\\?"([^"\\]*)'
 RANGE_END = r'range_end:\\?"'
@@ -62,8 +63,6 @@ def _operation() -> pl.Expr:
 REQUEST_TEXT = ["request", "response", "response_type", "prefix"]
 # what is kept of each request besides its text
 REQUEST_ROW = ["member", "ts", "file", "line", "kind", "took_ms", "response_count", "response_size", "error"]
-# the events' time order (``EVENT_ORDER``), restored once the texts are numbered
-TIME_ORDER = ["ts", "member", "file_order", "line"]
 # the event columns the attribution reads (``Bundle.scan(..., columns=COLUMNS)``)
 COLUMNS = [*REQUEST_ROW, "file_order", *REQUEST_TEXT]
 SLOW_REQUEST_KINDS = ["apply_slow", "request_stats"]
@@ -111,7 +110,7 @@ def _numbered(events: pl.DataFrame | pl.LazyFrame) -> tuple[pl.DataFrame, pl.Dat
     not sorted: a sort of the rows was 100 MB of a 1 GiB bundle's peak."""
     rows = events.lazy().filter(pl.col("kind").is_in(SLOW_REQUEST_KINDS))
     # a parse of one file (the tests') has no file order: its lines are its order
-    order = TIME_ORDER if set(TIME_ORDER) <= set(rows.collect_schema().names()) else ["line"]
+    order = EVENT_ORDER if set(EVENT_ORDER) <= set(rows.collect_schema().names()) else ["line"]
     extra = [c for c in order if c not in REQUEST_ROW]
     texts = rows.select(REQUEST_TEXT).unique().collect().with_row_index("text")
     described = _described(texts)
