@@ -7,6 +7,7 @@ executive summary leads with the strongest one in a sentence.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -430,9 +431,11 @@ def _merge(hyps: list[Hypothesis]) -> list[Hypothesis]:
 def election_causes(bundle: Bundle, view: ClusterView) -> dict[int, dict]:
     """For each election: the old leader's trouble around it (the cause) and who only noticed it."""
     causes: dict[int, dict] = {}
-    events = bundle.events_where(None, ["member", "kind", "ts"])
-    troubles = bundle.of(*CAUSE_KINDS)
-    term_events = bundle.of(*TERM_KINDS)
+    if not view.elections:
+        return causes
+    # only the fields read below: these kinds' texts copied and sorted were the analysis' highest memory
+    troubles = bundle.of(*CAUSE_KINDS, columns=CAUSE_COLUMNS)
+    term_events = bundle.of(*TERM_KINDS, columns=["member", "kind", "ts", "term"])
     for e in view.elections:
         old = e.previous_leader
         if old is None or e.ts is None:
@@ -444,7 +447,7 @@ def election_causes(bundle: Bundle, view: ClusterView) -> dict[int, dict]:
         around = troubles.filter(
             (pl.col("member") == old) & pl.col("ts").is_between(e.ts - CAUSE_BEFORE, e.ts + CAUSE_AFTER)
         )
-        kind, why = _closest_cause(_without_jitter(around, view, old), e.ts, events.filter(pl.col("member") == old))
+        kind, why = _closest_cause(_without_jitter(around, view, old), e.ts, lambda old=old: _logged_by(bundle, old))
         away, away_why = _not_running(bundle, old, e.ts)
         late = None if away else _learned_late(term_events, old, e.term, e.ts)
         if kind in ("network", "unknown") and late is not None:
@@ -586,8 +589,17 @@ CAUSE_OF = {
 }
 
 
-def _closest_cause(around: pl.DataFrame, at, mine: pl.DataFrame) -> tuple[str, str]:
-    """The old leader's trouble around the election (``mine``: everything the old leader logged).
+CAUSE_COLUMNS = ["member", "kind", "ts", "file", "line", "took_ms", "exceeded_ms"]
+
+
+def _logged_by(bundle: Bundle, member: str) -> pl.DataFrame:
+    """Everything ``member`` logged (kind and time): asked for only when a slow fsync spans an election."""
+    return bundle.events_where(pl.col("member") == member, ["member", "kind", "ts"])
+
+
+def _closest_cause(around: pl.DataFrame, at, mine: pl.DataFrame | Callable[[], pl.DataFrame]) -> tuple[str, str]:
+    """The old leader's trouble around the election (``mine``: everything the old leader logged, or what
+    reads it when needed: only a slow fsync near the election is checked against it).
 
     A fsync spanning the election while the old leader logged nothing else is a process that was
     paused (SIGSTOP, a VM freeze): its in-flight fsync resumes "slow". Slow fsyncs around the election
@@ -596,6 +608,8 @@ def _closest_cause(around: pl.DataFrame, at, mine: pl.DataFrame) -> tuple[str, s
     if around.height == 0:
         return "unknown", "nothing in the old leader's log explains it (its log may be missing)"
     near = around.filter((pl.col("kind") == "wal_fsync_slow") & (pl.col("ts") - at).abs().le(DISK_NEAR))
+    if near.height and callable(mine):
+        mine = mine()
     if any(paused_through(row, mine, at) for row in near.iter_rows(named=True)):
         return "leader_stall", "the old leader froze: one fsync spans the election and it logged nothing else meanwhile"
     if near.height >= 2 or any(fsync_spans(row, at) for row in near.iter_rows(named=True)):

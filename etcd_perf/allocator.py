@@ -6,7 +6,10 @@ be before polars loads). Python allocates through the C library's malloc: the by
 threshold for ``mmap`` to that size ("dynamic threshold"), so every later block below 32 MB comes from its
 heaps, one per thread: a parse on three threads left some 100 MB there that was freed and never given back
 (BENCHMARKS.md, session 15). A fixed threshold of 1 MiB keeps big blocks on ``mmap``, returned when freed,
-at no cost in time measured.
+at no cost in time measured on the parse. A fresh mapping does cost page faults, and on a VM that reports
+freed pages to its host (virtio-balloon free page reporting, as on our CI machine) a fault on returned
+memory costs far more: so work that streams bytes through Python (unpacking an archive) reuses blocks
+below the threshold (``gather/archive.py`` ``UNPACK_BLOCK``; BENCHMARKS.md, session 16).
 
 The process must be etcd-perf's own (the CLI, a fleet task): a library should not reset its host's malloc.
 """

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from etcd_perf.gather import gunzip
 from etcd_perf.gather.errors import BundleError
 from etcd_perf.gather.layout import log_kind_of, may_hold_etcd_data
-from etcd_perf.gather.sanitize import BLOCK, clean, resolve_lines, save_cleaning
+from etcd_perf.gather.sanitize import clean, resolve_lines, save_cleaning
 
 # what an archive may unpack to: etcd's part of a must-gather is megabytes (logs are cleaned on the way, a
 # metrics dump is hundreds of MB at most); a laptop's temporary directory holds a few GiB to spare
@@ -32,6 +32,12 @@ DEFAULT_MAX_BYTES = 4 * 1024**3
 DISK_MARGIN_BYTES = 1024**3
 DISK_CHECK_EVERY = 64 << 20  # bytes written between two looks at the free space
 DEFAULT_MAX_MEMBERS = 200_000
+# bytes read from a member and written to its copy at a time. Small on purpose: below the 1 MiB from which
+# glibc serves a block by mmap (etcd_perf/allocator.py), so the same few heap blocks carry the whole
+# archive instead of a fresh mapping per read, and each write() small. Unpacking the 1 GiB corpus' .tar.gz
+# took 1.1-1.5 s so against 6-12 s in 16 MiB blocks (mostly system CPU), and its whole analysis went from
+# 1.5-1.7x the directory's time to 1.1x (BENCHMARKS.md, session 16)
+UNPACK_BLOCK = 512 << 10
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.xz", ".txz", ".tar.bz2", ".zip")
 
 
@@ -132,7 +138,7 @@ def _copy_stream(src, dest: Path, budget: _Budget, first: bytes = b"") -> None:
         capped = _Capped(out, budget)
         if first:
             capped.write(first)
-        while chunk := src.read(1 << 20):
+        while chunk := src.read(UNPACK_BLOCK):
             capped.write(chunk)
 
 
@@ -140,7 +146,7 @@ def _write_log(src, dest: Path, budget: _Budget, scratch: Path) -> None:
     """An etcd log member, cleaned on its way to disk (gather/sanitize.py: a line over 1 MiB cut, long runs
     of empty lines kept as one), so a log of gigabytes of NULs or newlines never reaches the disk whole.
     A compressed one is copied as it is: it is cleaned as it is decompressed."""
-    first = src.read(BLOCK)
+    first = src.read(UNPACK_BLOCK)
     if first[:2] == b"\x1f\x8b" or first[:6] == b"\xfd7zXZ\x00":
         _copy_stream(src, dest, budget, first)
         return
@@ -149,7 +155,7 @@ def _write_log(src, dest: Path, budget: _Budget, scratch: Path) -> None:
         block = first
         while block:
             yield block
-            block = src.read(BLOCK)
+            block = src.read(UNPACK_BLOCK)
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     with open(dest, "wb") as out:

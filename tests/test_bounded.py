@@ -415,3 +415,34 @@ def test_a_run_of_empty_lines_is_found_where_the_pattern_finds_it(data, pos, run
         got = sanitize._next_run(data, pos)
     want = re.compile(b"\n{" + str(run + 2).encode() + b",}").search(data, pos)
     assert got == (want.start(), want.end()) if want else got is None
+
+
+def test_an_archived_log_is_unpacked_in_small_blocks_to_the_directory_s_events(tmp_path):
+    """Members are read and written UNPACK_BLOCK bytes at a time, below glibc's mmap threshold (a fresh
+    mapping per 16 MiB read made unpacking the 1 GiB corpus 4-8x slower, BENCHMARKS.md session 16). A 3 MiB
+    line and a run of empty lines across the blocks' seams are still cut and collapsed, and every event
+    keeps the line of the file it came from: the archive's events are the directory's."""
+    from etcd_perf.allocator import MMAP_THRESHOLD
+    from etcd_perf.gather.archive import UNPACK_BLOCK, open_bundle
+    from etcd_perf.gather.bundle import load_bundle
+
+    assert UNPACK_BLOCK < MMAP_THRESHOLD
+    real = REAL.read_bytes()
+    many = real * (UNPACK_BLOCK // len(real) + 1)
+    lead = many[: many.rfind(b"\n", 0, UNPACK_BLOCK - 100) + 1]  # so the run starts just before a seam
+    log = lead + b"\n" * 5000 + b"y" * (3 << 20) + b"\n" + real
+    directory = tmp_path / "dir"
+    (directory / "mg" / _log()).parent.mkdir(parents=True)
+    (directory / "mg" / _log()).write_bytes(log)
+    (directory / "mg" / "etcd_info").mkdir()
+    for info in (SAMPLE / "etcd_info").glob("*.json"):
+        (directory / "mg" / "etcd_info" / info.name).write_bytes(info.read_bytes())
+    archive = _archive(tmp_path / "b.tar.gz", {_log(): (len(log), iter([log]))})
+    events = []
+    for path in (directory, archive):
+        with open_bundle(path) as opened:
+            bundle = load_bundle(opened, str(path))
+            events.append(bundle.events_where(None, ["kind", "line", "ts"]).sort("line", "kind"))
+            if path == archive:  # (the copy's line was cut and its run dropped; a directory is read in place)
+                assert (opened.root / "mg" / _log()).stat().st_size < len(log) - (3 << 20)
+    assert events[1]["line"].max() > lead.count(b"\n") + 5000 and events[1].equals(events[0])

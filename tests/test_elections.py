@@ -3,8 +3,11 @@
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+from hypothesis import given
+from hypothesis import strategies as st
 
 from etcd_perf.analyze.diagnosis import _closest_cause
+from etcd_perf.analyze.elections import DISK_NEAR
 from etcd_perf.analyze.model import build_analysis
 from etcd_perf.analyze.rules import default_rules
 from etcd_perf.analyze.window import bundle_window
@@ -57,3 +60,38 @@ def test_an_old_leader_that_stopped_on_a_fatal_error_explains_the_election():
     )
     kind, why = _closest_cause(around, at, around)
     assert kind == "restart" and "fatal error" in why
+
+
+KINDS = ["wal_fsync_slow", "heartbeat_slow", "tick_missed", "server_start", "peer_unhealthy"]
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(KINDS), st.integers(-40_000, 10_000), st.integers(0, 5_000)), max_size=8),
+    st.lists(st.tuples(st.sampled_from([*KINDS, "apply_slow"]), st.integers(-40_000, 10_000)), max_size=12),
+)
+def test_the_old_leader_s_log_is_read_only_for_a_slow_fsync_near_the_election_and_decides_alike(troubles, logged):
+    """``election_causes`` reads everything the old leader logged only when a slow fsync lies near the
+    election (holding every event for it was the analysis' highest memory): given as a reader, it is
+    called only then, and the cause is the one the whole log gives."""
+    at = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
+    schema = {"kind": pl.String, "ts": pl.Datetime("us", "UTC"), "took_ms": pl.Float64}
+    around = pl.DataFrame(
+        [(k, at + timedelta(milliseconds=ms), float(took)) for k, ms, took in troubles], schema=schema, orient="row"
+    )
+    mine = pl.concat(
+        [
+            around.select("kind", "ts"),
+            pl.DataFrame(
+                [(k, at + timedelta(milliseconds=ms)) for k, ms in logged], schema=["kind", "ts"], orient="row"
+            ).cast({"kind": pl.String, "ts": pl.Datetime("us", "UTC")}),
+        ]
+    )
+    asked = []
+
+    def reader() -> pl.DataFrame:
+        asked.append(True)
+        return mine
+
+    assert _closest_cause(around, at, reader) == _closest_cause(around, at, mine)
+    near = [k == "wal_fsync_slow" and abs(ms) <= DISK_NEAR.total_seconds() * 1000 for k, ms, _ in troubles]
+    assert bool(asked) == any(near)
