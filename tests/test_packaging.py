@@ -95,11 +95,11 @@ def test_wheel_analyses_the_embedded_sample_outside_the_checkout(tmp_path):
 
 
 def test_polars_allocator_gives_freed_memory_back_at_once_unless_the_user_configured_it(tmp_path):
-    # etcd_perf sets jemalloc's decays to 0.2 s and 0 (BENCHMARKS.md, sessions 14 and 15) before polars loads it
+    # etcd_perf sets jemalloc's decays to 0.1 s and 0 (BENCHMARKS.md, sessions 14-16) before polars loads it
     code = "import os, etcd_perf, polars; print(os.environ['_RJEM_MALLOC_CONF'])"
     env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
     ours = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
-    assert ours.stdout.strip().endswith(",dirty_decay_ms:200,muzzy_decay_ms:0")
+    assert ours.stdout.strip().endswith(",dirty_decay_ms:100,muzzy_decay_ms:0")
     env["_RJEM_MALLOC_CONF"] = "narenas:2"
     theirs = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert theirs.stdout.strip().endswith(",narenas:2") and "muzzy_decay_ms:0" not in theirs.stdout
