@@ -48,10 +48,14 @@ class Timing:
     phases: str = ""
     # user + system CPU of the fastest run: on two cores a busy parse leaves no idle core to hide other work
     cpu_seconds: float = 0.0
+    # of which system CPU: on a VM that hands freed memory back to its host (ours does), touching memory
+    # anew costs system time, and that is where a run's time varies (BENCHMARKS.md, session 16)
+    sys_seconds: float = 0.0
 
 
-def run_once(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, str, float]:
-    """Wall seconds, peak RSS (MiB) of that child alone, its stderr and its CPU seconds (user + system)."""
+def run_once(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, str, float, float]:
+    """Wall seconds, peak RSS (MiB) of that child alone, its stderr, its CPU seconds (user + system) and
+    its system CPU seconds."""
     # stdout goes to a real file: GNU grep stops at the first match when it sees /dev/null
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
@@ -63,7 +67,7 @@ def run_once(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, str
         text = err.read().decode(errors="replace")
     if proc.returncode not in (0, 1, 2):  # etcd-perf exits 1/2 on findings; grep 1 on no match
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {text[-500:]}")
-    return elapsed, usage.ru_maxrss / 1024, text, usage.ru_utime + usage.ru_stime
+    return elapsed, usage.ru_maxrss / 1024, text, usage.ru_utime + usage.ru_stime, usage.ru_stime
 
 
 def best_of(name: str, cmd: list[str], repeat: int, before=None) -> Timing:
@@ -72,9 +76,9 @@ def best_of(name: str, cmd: list[str], repeat: int, before=None) -> Timing:
         if before is not None:
             before()
         runs.append(run_once(cmd))
-    seconds, _, err, cpu = min(runs, key=lambda r: r[0])
+    seconds, _, err, cpu, system = min(runs, key=lambda r: r[0])
     found = PHASES.search(err)
-    return Timing(name, seconds, max(r[1] for r in runs), found.group(1) if found else "", cpu)
+    return Timing(name, seconds, max(r[1] for r in runs), found.group(1) if found else "", cpu, system)
 
 
 def corpus_dir(work: Path, mb: int, real: bool = False) -> Path:
@@ -318,13 +322,13 @@ def print_metrics(data: dict) -> None:
 def print_table(data: dict) -> None:
     mb, lines = data["corpus"]["mb"], data["corpus"]["lines"]
     print(f"corpus: {mb:.0f} MiB, {lines} lines, {data['corpus']['files']} files ({os.cpu_count()} cores)")
-    print(f"{'tool':28} {'seconds':>8} {'MB/s':>8} {'lines/s':>11} {'peak RSS':>9} {'CPU s':>7}")
+    print(f"{'tool':28} {'seconds':>8} {'MB/s':>8} {'lines/s':>11} {'peak RSS':>9} {'CPU s':>7} {'sys s':>6}")
     for r in data["results"].values():
         size = mb * (2 if "2x" in r["name"] else 1)
         n = lines * (2 if "2x" in r["name"] else 1)
         print(
             f"{r['name']:28} {r['seconds']:8.3f} {size / r['seconds']:8.0f} {n / r['seconds']:11.0f} "
-            f"{r['peak_rss_mb']:7.0f}MB {r.get('cpu_seconds', 0):7.2f}"
+            f"{r['peak_rss_mb']:7.0f}MB {r.get('cpu_seconds', 0):7.2f} {r.get('sys_seconds', 0):6.2f}"
         )
     for k, v in data["ratios"].items():
         print(f"{k:24} {v:6.2f}   (target {data['targets'].get(k, '-')})")
