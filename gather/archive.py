@@ -35,8 +35,8 @@ DEFAULT_MAX_MEMBERS = 200_000
 # bytes read from a member and written to its copy at a time. Small on purpose: below the 1 MiB from which
 # glibc serves a block by mmap (etcd_perf/allocator.py), so the same few heap blocks carry the whole
 # archive instead of a fresh mapping per read, and each write() small. Unpacking the 1 GiB corpus' .tar.gz
-# took 1.1-1.5 s so against 6-12 s in 16 MiB blocks (mostly system CPU), and its whole analysis went from
-# 1.5-1.7x the directory's time to 1.1x (BENCHMARKS.md, session 16)
+# alone took 1.1-1.6 s against 6-12 s in 16 MiB blocks (mostly system CPU), and its whole analysis now costs
+# 3-8 % more user CPU than the directory's (BENCHMARKS.md, session 16)
 UNPACK_BLOCK = 512 << 10
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.xz", ".txz", ".tar.bz2", ".zip")
 
