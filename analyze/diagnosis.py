@@ -597,9 +597,9 @@ def _logged_by(bundle: Bundle, member: str) -> pl.DataFrame:
     return bundle.events_where(pl.col("member") == member, ["member", "kind", "ts"])
 
 
-def _closest_cause(around: pl.DataFrame, at, mine: pl.DataFrame | Callable[[], pl.DataFrame]) -> tuple[str, str]:
-    """The old leader's trouble around the election (``mine``: everything the old leader logged, or what
-    reads it when needed: only a slow fsync near the election is checked against it).
+def _closest_cause(around: pl.DataFrame, at, mine: Callable[[], pl.DataFrame]) -> tuple[str, str]:
+    """The old leader's trouble around the election (``mine`` reads everything the old leader logged: only a
+    slow fsync near the election is checked against it, so it is read only then).
 
     A fsync spanning the election while the old leader logged nothing else is a process that was
     paused (SIGSTOP, a VM freeze): its in-flight fsync resumes "slow". Slow fsyncs around the election
@@ -608,9 +608,8 @@ def _closest_cause(around: pl.DataFrame, at, mine: pl.DataFrame | Callable[[], p
     if around.height == 0:
         return "unknown", "nothing in the old leader's log explains it (its log may be missing)"
     near = around.filter((pl.col("kind") == "wal_fsync_slow") & (pl.col("ts") - at).abs().le(DISK_NEAR))
-    if near.height and callable(mine):
-        mine = mine()
-    if any(paused_through(row, mine, at) for row in near.iter_rows(named=True)):
+    logged = mine() if near.height else None
+    if any(paused_through(row, logged, at) for row in near.iter_rows(named=True)):
         return "leader_stall", "the old leader froze: one fsync spans the election and it logged nothing else meanwhile"
     if near.height >= 2 or any(fsync_spans(row, at) for row in near.iter_rows(named=True)):
         return CAUSE_OF["wal_fsync_slow"]

@@ -23,7 +23,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from etcd_perf.allocator import MMAP_THRESHOLD
 from etcd_perf.gather import sanitize
+from etcd_perf.gather.archive import UNPACK_BLOCK, open_bundle
+from etcd_perf.gather.bundle import load_bundle
 from etcd_perf.gather.catalogue import default_catalogue
 from etcd_perf.gather.logparse import parse_file
 from tests.factory import REPO, SAMPLE
@@ -313,7 +316,6 @@ def test_unpacking_stops_before_the_disk_fills_and_says_so(built, monkeypatch):
     """Free space in the temporary directory never falls below the margin: past it, unpacking stops with a
     note, and what was unpacked is analysed (here the margin is raised past any disk's free space)."""
     from etcd_perf.gather import archive
-    from etcd_perf.gather.bundle import load_bundle
 
     monkeypatch.setattr(archive, "DISK_MARGIN_BYTES", 1 << 60)
     monkeypatch.setattr(archive, "DISK_CHECK_EVERY", 1)
@@ -422,10 +424,6 @@ def test_an_archived_log_is_unpacked_in_small_blocks_to_the_directory_s_events(t
     mapping per 16 MiB read made unpacking the 1 GiB corpus 4-8x slower, BENCHMARKS.md session 16). A 3 MiB
     line and a run of empty lines across the blocks' seams are still cut and collapsed, and every event
     keeps the line of the file it came from: the archive's events are the directory's."""
-    from etcd_perf.allocator import MMAP_THRESHOLD
-    from etcd_perf.gather.archive import UNPACK_BLOCK, open_bundle
-    from etcd_perf.gather.bundle import load_bundle
-
     assert UNPACK_BLOCK < MMAP_THRESHOLD
     real = REAL.read_bytes()
     many = real * (UNPACK_BLOCK // len(real) + 1)

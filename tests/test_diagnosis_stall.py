@@ -91,5 +91,5 @@ def test_an_election_is_put_down_to_late_heartbeats_only_when_one_was_late_enoug
     kept = _without_jitter(around, view, "master-2")
     limit = stall_min_late_of_election_timeout() * timeout_ms
     assert kept["exceeded_ms"].to_list() == [x for x in lateness if x is None or x >= limit]
-    kind, _ = _closest_cause(kept, at, around)
+    kind, _ = _closest_cause(kept, at, lambda: around)
     assert kind == ("leader_stall" if kept.height else "unknown")
