@@ -213,12 +213,19 @@ ZAP_START = '{"level":'  # every zap line of etcd 3.4-3.6 begins with its level
 PARSED_FORMATS = ["zap", "capnslog", "raft", "text", "go", "shell"]
 
 
+def _blank(raw: pl.Expr) -> pl.Expr:
+    """Lines of whitespace only (``\\s`` is Unicode's White_Space, as ``strip_chars`` strips): a regex that
+    stops at the first other character, where ``strip_chars() == ""`` makes a stripped copy of every line
+    (3 against 10 ms per 32 MB, and the statistics test it twice)."""
+    return raw.str.contains(r"^\s*$")
+
+
 def _file_stats(lines: pl.LazyFrame) -> list[pl.LazyFrame]:
     """Line counts by format without materialising the lines: zap is found by a literal, and only the
     (few) other lines are classified by regex."""
     raw = pl.col("raw")
     is_zap = raw.str.contains(ZAP_START, literal=True)
-    blank = raw.str.strip_chars() == ""
+    blank = _blank(raw)
     totals = lines.select(
         pl.len().alias("lines"),
         is_zap.sum().alias("zap"),
@@ -315,8 +322,12 @@ def _prefix_ts(raw: pl.Expr) -> pl.Expr:
     """The kubelet prefix's time. Nearly always UTC, with a ``Z`` (``oc logs``) or ``+00:00`` (CRI-O's own
     files): the text before the first space is then read by one strptime, the second only where the first
     failed; any other form (no prefix) takes the general regex path."""
-    first = raw.str.split_exact(" ", 1).struct.field("field_0")
-    zulu = first.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_unit="us").dt.replace_time_zone("UTC")
+    # the text up to the first space: a byte offset taken as a count of characters is the same where that
+    # text is ASCII, and where it is not, neither is a time (3.5 against 8.4 ms per 32 MB for split_exact)
+    first = raw.str.slice(0, raw.str.find(" ", literal=True))
+    # (no cache: nearly every line's time differs, and hashing them costs more than parsing them twice)
+    zulu = first.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_unit="us", cache=False)
+    zulu = zulu.dt.replace_time_zone("UTC")
     return (
         pl.struct(fast=zulu, first=first, raw=raw)
         .struct.with_fields(
@@ -324,7 +335,7 @@ def _prefix_ts(raw: pl.Expr) -> pl.Expr:
                 pl.field("fast"),
                 pl.when(pl.field("fast").is_null())
                 .then(pl.field("first"))
-                .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us")
+                .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", cache=False)
                 .dt.convert_time_zone("UTC"),
             )
         )
@@ -369,7 +380,8 @@ def _zap_candidates(cand: pl.LazyFrame) -> pl.LazyFrame:
             json_unescape(msg).alias("text"),
             "raw",
             # a line cut short (in transit, or by a log rotation) no longer closes its JSON object
-            (msg.is_null() | ~raw.str.strip_chars_end().str.ends_with("}")).alias("_broken"),
+            # (a regex on the line's end: stripping it first copies every line)
+            (msg.is_null() | ~raw.str.contains(r"\}\s*$")).alias("_broken"),
         )
     )
 

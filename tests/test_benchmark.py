@@ -44,6 +44,15 @@ def test_the_benchmark_reports_each_phase(measured):
     assert all(p in phases for p in ("open", "parse", "analyse", "render")), phases
 
 
+def test_the_least_possible_analysis_puts_the_floor_s_parse_in_place_of_etcd_perf_s(measured):
+    # the parse's seconds are read off the timing line etcd-perf prints with --verbose
+    phases = measured["results"]["etcd_perf"]["phases"]
+    parse = bench.phase_seconds(phases, "parse")
+    assert parse is not None and 0 < parse < measured["results"]["etcd_perf"]["seconds"], phases
+    assert bench.phase_seconds("open 0.001s, parse 7.690s, analyse 1.550s, render 0.450s", "parse") == 7.69
+    assert bench.phase_seconds("open 0.001s, render 0.450s", "parse") is None
+
+
 def test_the_benchmark_reports_each_tools_cpu(measured):
     # user + system CPU of the child: on two cores the logs' and the archive's targets are about CPU
     for result in measured["results"].values():
