@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from etcd_perf.gather import gunzip
 from etcd_perf.gather.errors import BundleError
 from etcd_perf.gather.layout import log_kind_of, may_hold_etcd_data
+from etcd_perf.gather.pagecache import DroppingWriter
 from etcd_perf.gather.sanitize import clean, resolve_lines, save_cleaning
 
 # what an archive may unpack to: etcd's part of a must-gather is megabytes (logs are cleaned on the way, a
@@ -131,24 +132,32 @@ class _DiskLow(_OverBudget):
         self.free = free
 
 
-def _copy_stream(src, dest: Path, budget: _Budget, first: bytes = b"") -> None:
-    """``first`` (already read from ``src``), then the rest of ``src``, to ``dest``, within the budget."""
+def _copy_stream(src, dest: Path, budget: _Budget, first: bytes = b"", uncached: bool = False) -> None:
+    """``first`` (already read from ``src``), then the rest of ``src``, to ``dest``, within the budget;
+    ``uncached``: kept out of the page cache (gather/pagecache.py)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     with open(dest, "wb") as out:
-        capped = _Capped(out, budget)
+        sink = DroppingWriter(out) if uncached else out
+        capped = _Capped(sink, budget)
         if first:
             capped.write(first)
         while chunk := src.read(UNPACK_BLOCK):
             capped.write(chunk)
+        if isinstance(sink, DroppingWriter):
+            sink.finish()
 
 
 def _write_log(src, dest: Path, budget: _Budget, scratch: Path) -> None:
     """An etcd log member, cleaned on its way to disk (gather/sanitize.py: a line over 1 MiB cut, long runs
     of empty lines kept as one), so a log of gigabytes of NULs or newlines never reaches the disk whole.
-    A compressed one is copied as it is: it is cleaned as it is decompressed."""
+    A compressed one is copied as it is: it is cleaned as it is decompressed.
+
+    The copy is read once by the parse: it is kept out of the page cache (gather/pagecache.py), and how it
+    was cleaned is recorded even when nothing was changed, so the parse does not read it once more to see
+    whether it needs cleaning (``sanitize.needs_cleaning``)."""
     first = src.read(UNPACK_BLOCK)
     if first[:2] == b"\x1f\x8b" or first[:6] == b"\xfd7zXZ\x00":
-        _copy_stream(src, dest, budget, first)
+        _copy_stream(src, dest, budget, first, uncached=True)
         return
 
     def blocks() -> Iterator[bytes]:
@@ -159,9 +168,10 @@ def _write_log(src, dest: Path, budget: _Budget, scratch: Path) -> None:
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     with open(dest, "wb") as out:
-        cleaning = clean(blocks(), _Capped(out, budget))
-    if cleaning.long_lines or cleaning.empty_dropped:
-        save_cleaning(resolve_lines(cleaning, dest), scratch, dest)
+        sink = DroppingWriter(out)
+        cleaning = clean(blocks(), _Capped(sink, budget))
+        sink.finish()
+    save_cleaning(resolve_lines(cleaning, dest), scratch, dest)
 
 
 class _Capped:

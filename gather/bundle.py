@@ -43,6 +43,7 @@ from etcd_perf.gather.logparse import (
     parse_file,
 )
 from etcd_perf.gather.metrics import KEPT_SCHEMA, MetricsFile, find_metric_files, read_metrics_file
+from etcd_perf.gather.pagecache import DroppingWriter
 from etcd_perf.gather.platform import Platform, read_platform
 from etcd_perf.gather.podspec import PodSpec, read_pod_list, read_pod_spec
 from etcd_perf.gather.sanitize import (
@@ -183,7 +184,7 @@ class Bundle:
                 continue
             line_map = source.line_map or LineMap()
             copy_lines = line_map.to_copy_lines(part["line"])
-            text = file_excerpts(source.path, source.join_partials, copy_lines, source.chunk_starts)
+            text = file_excerpts(source.path, source.join_partials, copy_lines, source.chunk_starts, source.ours)
             text = line_map.to_file_lines(text)
             found.append(text.with_columns(file=pl.lit(file)).select(list(QUOTED_SCHEMA)))
         self._quoted = pl.concat(found, how="vertical")
@@ -302,6 +303,7 @@ class LogSource:
     join_partials: bool
     line_map: LineMap | None = None
     chunk_starts: tuple[tuple[int, int], ...] = ()  # where the stretches it was parsed in start (line, byte)
+    ours: bool = False  # a copy in our private directory, kept out of the page cache (gather/pagecache.py)
 
 
 def _read_log(
@@ -309,8 +311,12 @@ def _read_log(
 ) -> tuple[FileFrames, LineStats, list[str], LogSource | None]:
     """One log to events. A compressed log, or one holding a line over 1 MiB or a long run of empty lines
     (gather/sanitize.py), is parsed from a cleaned copy streamed to ``scratch``; invalid UTF-8 is replaced
-    on a second pass. Memory stays bounded by the block size whatever the file holds."""
+    on a second pass. Memory stays bounded by the block size whatever the file holds.
+
+    A file in our private directory (``scratch``'s parent: an unpacked archive's member) and every copy
+    made here are ours, read once: they are kept out of the page cache (gather/pagecache.py)."""
     problems: list[str] = []
+    ours = scratch.parent in ref.path.parents
     with open(ref.path, "rb") as fh:
         head = fh.read(4096)
     compressed = head[:2] == b"\x1f\x8b" or head[:6] == b"\xfd7zXZ\x00"
@@ -320,12 +326,12 @@ def _read_log(
         if _cut_off(ref.path):
             problems.append(CUT_OFF)
         try:
-            events, stats = parse_file(ref.path, catalogue, join, scratch / f"{name}.events")
+            events, stats = parse_file(ref.path, catalogue, join, scratch / f"{name}.events", ours)
             cleaning = unpacked or Cleaning()
             return (
                 *_as_in_file(events, stats, cleaning),
                 problems,
-                LogSource(ref.path, join, cleaning.line_map, stats.chunk_starts),
+                LogSource(ref.path, join, cleaning.line_map, stats.chunk_starts, ours),
             )
         except pl.exceptions.ComputeError:
             invalid_utf8 = True  # somewhere: a lossy copy below
@@ -337,21 +343,24 @@ def _read_log(
         last = [b"\n"]
         blocks = _ends(_decompressed_blocks(ref.path, problems), last)
         with open(copy, "wb") as out:
-            cleaning = clean(_utf8_lossy(blocks, problems) if lossy else blocks, out)
+            sink = DroppingWriter(out)
+            cleaning = clean(_utf8_lossy(blocks, problems) if lossy else blocks, sink)
+            sink.finish()
         cleaning = resolve_lines(cleaning, copy)
         if cleaning.bytes_in and last[0] != b"\n":
             problems.append(CUT_OFF)
         if not cleaning.bytes_out:
             return {}, LineStats(by_format={}), problems, None
         try:
-            events, stats = parse_file(copy, catalogue, join, scratch / f"{name}.events")
+            events, stats = parse_file(copy, catalogue, join, scratch / f"{name}.events", uncached=True)
             break
         except pl.exceptions.ComputeError:
             if lossy:
                 raise
     if unpacked is not None:  # cleaned twice: the line numbers of the first copy are those of the file
         cleaning = _combined(unpacked, cleaning)
-    return *_as_in_file(events, stats, cleaning), problems, LogSource(copy, join, cleaning.line_map, stats.chunk_starts)
+    source = LogSource(copy, join, cleaning.line_map, stats.chunk_starts, ours=True)
+    return *_as_in_file(events, stats, cleaning), problems, source
 
 
 def _as_in_file(events: FileFrames, stats: LineStats, cleaning: Cleaning) -> tuple[FileFrames, LineStats]:

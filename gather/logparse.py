@@ -22,6 +22,7 @@ import polars as pl
 
 from etcd_perf.gather.catalogue import Catalogue, MessageRule
 from etcd_perf.gather.durations import common_duration_ms, duration_ms
+from etcd_perf.gather.pagecache import forget
 from etcd_perf.gather.timestamps import DT, capnslog_ts, iso_ts, raft_stdlib_ts
 
 # `oc logs --timestamps` / must-gather prefix (RFC3339Nano) and raw CRI-O files (stream + F|P tag).
@@ -582,16 +583,19 @@ def parse_lines(lines: pl.LazyFrame, catalogue: Catalogue, join_partials: bool) 
 CHUNK_BYTES = 32 << 20  # a big file is parsed this many bytes at a time (cut at a line end)
 
 
-def _chunks(path: Path, size: int | None = None, start: int = 0) -> Iterator[list]:
+def _chunks(path: Path, size: int | None = None, start: int = 0, uncached: bool = False) -> Iterator[list]:
     """The file from byte ``start`` (a line's start) in reads of ``size`` bytes (CHUNK_BYTES), each with its
     count of whole lines: the line cut short at a read's end is left to the next read (which starts at it),
     so no chunk is ever copied to trim it. Each read comes as ``[bytes, count]``, a list the caller may
     empty: the generator keeps no reference to it, so a parse can let a chunk's bytes go as soon as polars
-    holds its lines."""
+    holds its lines. ``uncached``: each read's pages are dropped from the page cache (one of our own copies,
+    read once: gather/pagecache.py)."""
     size = size or CHUNK_BYTES
     with open(path, "rb") as fh:  # buffered: read(n) returns n bytes unless the file ends
         fh.seek(start)
         while data := fh.read(size):
+            if uncached:
+                forget(fh.fileno(), fh.tell() - len(data), len(data))
             whole = data.count(b"\n")
             if len(data) < size:  # the end of the file: its last line may have no newline
                 box = [data, whole + (0 if data.endswith(b"\n") else 1)]
@@ -612,6 +616,11 @@ def _chunks(path: Path, size: int | None = None, start: int = 0) -> Iterator[lis
             yield box
 
 
+def _forget_file(path: Path) -> None:
+    with open(path, "rb") as fh:
+        forget(fh.fileno(), 0, 0)
+
+
 def _chunk_lines(data: bytes, count: int, first_line: int) -> pl.LazyFrame:
     return pl.scan_lines(data, name="raw").head(count).with_row_index("line", offset=first_line)
 
@@ -626,7 +635,7 @@ def _chunk_frame(box: list, first_line: int) -> pl.LazyFrame:
 
 
 def parse_file(
-    path: Path, catalogue: Catalogue, join_partials: bool, spill: Path | None = None
+    path: Path, catalogue: Catalogue, join_partials: bool, spill: Path | None = None, uncached: bool = False
 ) -> tuple[FileFrames, LineStats]:
     """``parse_lines`` of a file, a chunk at a time when it is big: the memory a parse needs grows with
     what it reads at once, and a support engineer's laptop should not need the log's size in RAM.
@@ -638,16 +647,22 @@ def parse_file(
 
     CRI-tagged files with partial lines (to join across a chunk's end) are read whole: the kubelet rotates
     them at a few tens of MB. Most have none (CRI-O splits only lines over 16 KiB), and joining costs as
-    much as the rest of the parse: those are parsed like any log, with the same events."""
+    much as the rest of the parse: those are parsed like any log, with the same events.
+
+    ``uncached``: the file is one of our own copies, read once: its pages are dropped from the page cache
+    as it is read (gather/pagecache.py)."""
     if join_partials and not _has_partials(path):
         join_partials = False
     if join_partials or path.stat().st_size <= 2 * CHUNK_BYTES:
-        return parse_lines(pl.scan_lines(path, name="raw").with_row_index("line", offset=1), catalogue, join_partials)
+        parsed = parse_lines(pl.scan_lines(path, name="raw").with_row_index("line", offset=1), catalogue, join_partials)
+        if uncached:
+            _forget_file(path)
+        return parsed
     results: list[tuple[FileFrames, LineStats]] = []
     first_line, offset = 1, 0
     starts = []
     spilling = _Spill(spill) if spill is not None else None
-    for n, box in enumerate(_chunks(path)):
+    for n, box in enumerate(_chunks(path, uncached=uncached)):
         starts.append((first_line, offset))
         count, offset = box[1], offset + box[0].rfind(b"\n") + 1  # (the last chunk's end is never a start)
         frames, stats = parse_lines(_chunk_frame(box, first_line), catalogue, False)
@@ -843,7 +858,11 @@ EXCERPT_SCHEMA = {"line": pl.UInt64(), "excerpt": pl.String()}
 
 
 def file_excerpts(
-    path: Path, join_partials: bool, wanted: pl.Series, starts: tuple[tuple[int, int], ...] = ()
+    path: Path,
+    join_partials: bool,
+    wanted: pl.Series,
+    starts: tuple[tuple[int, int], ...] = (),
+    uncached: bool = False,
 ) -> pl.DataFrame:
     """``excerpts`` of the file at ``path``, a stretch at a time: a report quotes lines from all over a big
     log, and polars' scan of the file from its first quoted line to its last held some 160 MB of a 341 MB
@@ -853,10 +872,13 @@ def file_excerpts(
     file parsed whole, is read QUOTE_BLOCK_BYTES at a time, its lines counted.
 
     A CRI file with partial lines (a line may go on past a block's end) is scanned as before: the kubelet
-    rotates those at a few tens of MB."""
+    rotates those at a few tens of MB. ``uncached``: as ``parse_file``'s."""
     wanted = wanted.cast(pl.UInt64)
     if join_partials:
-        return excerpts(pl.scan_lines(path, name="raw").with_row_index("line", offset=1), True, wanted)
+        quoted = excerpts(pl.scan_lines(path, name="raw").with_row_index("line", offset=1), True, wanted)
+        if uncached:
+            _forget_file(path)
+        return quoted
     wanted = wanted.unique().sort()
     parts = [pl.DataFrame(schema=EXCERPT_SCHEMA)]
     marks = list(starts) or [(1, 0)]
@@ -871,12 +893,14 @@ def file_excerpts(
             with open(path, "rb") as fh:
                 fh.seek(offset)
                 data = fh.read(marks[i + 1][1] - offset)
+                if uncached:
+                    forget(fh.fileno(), offset, len(data))
             upto = wanted.search_sorted(stop, side="left")
             here = wanted.slice(done, upto - done)
             parts.append(_quoted(_chunk_lines(data, stop - first_line, first_line), False, here).collect())
             done = upto
             continue
-        for data, count in _chunks(path, QUOTE_BLOCK_BYTES, offset):
+        for data, count in _chunks(path, QUOTE_BLOCK_BYTES, offset, uncached):
             end = first_line + count
             upto = wanted.search_sorted(end, side="left")
             if upto > done:

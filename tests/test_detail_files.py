@@ -48,9 +48,9 @@ def test_each_log_is_read_back_once_for_the_evidence_and_the_detail_files_togeth
     reads: list[int] = []
     real = bundle_module.file_excerpts
 
-    def counting(path, join_partials, wanted, starts=()):
+    def counting(path, join_partials, wanted, *rest):
         reads.append(len(wanted))
-        return real(path, join_partials, wanted, starts)
+        return real(path, join_partials, wanted, *rest)
 
     monkeypatch.setattr(bundle_module, "file_excerpts", counting)
     files = run(tmp_path, capsys)
