@@ -51,6 +51,7 @@ def test_the_least_possible_analysis_puts_the_floor_s_parse_in_place_of_etcd_per
     assert parse is not None and 0 < parse < measured["results"]["etcd_perf"]["seconds"], phases
     assert bench.phase_seconds("open 0.001s, parse 7.690s, analyse 1.550s, render 0.450s", "parse") == 7.69
     assert bench.phase_seconds("open 0.001s, render 0.450s", "parse") is None
+    assert "least_possible_over_floor" not in measured["ratios"]  # only with --floor, which times the floor
 
 
 def test_the_benchmark_reports_each_tools_cpu(measured):
@@ -92,6 +93,14 @@ def test_the_floor_times_each_stage_of_the_least_a_polars_analysis_does(tmp_path
     stages = bench.floor(tmp_path / "c", 1)
     assert list(stages) == list(floor.stages("x"))
     assert all(seconds > 0 for seconds in stages.values())
+
+
+def test_with_the_floor_the_benchmark_gives_the_least_whole_analysis_any_parse_allows(tmp_path):
+    # etcd-perf's run with its parse replaced by the floor's least parse (dated; and typed): below
+    # etcd-perf's own time, whose parse does several times the floor's work
+    ratios = bench.measure(4, tmp_path, repeat=1, with_floor=True)["ratios"]
+    for least in ("least_possible_over_floor", "least_typed_over_floor"):
+        assert 0 < ratios[least] < ratios["etcd_perf_over_floor"], ratios
 
 
 # ------------------------------------------------------------------------------ the metrics reader
