@@ -10,8 +10,10 @@ a few MB at a time and reused (BENCHMARKS.md, session 17).
 
 So those copies are written and read with the pages behind the current position dropped
 (``posix_fadvise(DONTNEED)``): the cache holds a window of them, whatever their size. Dropping a page
-never loses data (a dirty page is written back first, or kept). The bundle's own files (a directory the
-user gave) are never touched, and nothing changes where ``posix_fadvise`` does not exist.
+never loses data (a dirty page is written back first, or kept). The price is that the parse reads a copy
+back from the disk rather than from memory: 1 GiB took 0.6 s here, in the parse's threads, beside a
+parse of 7 s that keeps both cores busy. The bundle's own files (a directory the user gave) are never
+touched, and nothing changes where ``posix_fadvise`` does not exist.
 """
 
 from __future__ import annotations

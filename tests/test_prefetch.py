@@ -80,6 +80,21 @@ def test_a_log_unpacked_twice_is_read_as_its_last_copy(tmp_path, cut):
     assert set(early.events["kind"].to_list()) == {"heartbeat_slow"}
 
 
+def test_a_log_unpacked_twice_is_read_by_the_last_copy_s_cleaning(tmp_path):
+    # the earlier copy had a long run of empty lines dropped as it was unpacked, the later one none: the
+    # earlier copy's record of its cleaning must not renumber the later copy's lines
+    rel = "namespaces/openshift-etcd/pods/etcd-m0/etcd/etcd/logs/current.log"
+    earlier = ("\n" * 500 + R.ZAP34_APPLY + "\n").encode()
+    later = ("\n".join([R.ZAP34_HEARTBEAT] * 3) + "\n").encode()
+    make_must_gather(tmp_path / "mg", {"m1": {"current": [R.ZAP34_APPLY]}}, wrapper=False)
+    archive = _pack(tmp_path / "mg", tmp_path / "b.tar.gz", extra=[(rel, earlier), (rel, later)])
+    for prefetched in (False, True):
+        bundle, _ = _load(archive, prefetched=prefetched)
+        beats = bundle.of("heartbeat_slow", columns=["file", "line"])
+        assert beats["line"].to_list() == [1, 2, 3], prefetched
+        assert bundle.excerpts(beats)["excerpt"].str.contains("heartbeat").all()
+
+
 def test_a_log_cut_short_by_the_byte_cap_is_not_taken_from_the_prefetch(tmp_path):
     lines = [R.ZAP34_APPLY] * 200
     make_must_gather(tmp_path / "mg", {"m0": {"current": lines}, "m1": {"current": lines}}, wrapper=False)
