@@ -221,6 +221,12 @@ def _blank(raw: pl.Expr) -> pl.Expr:
     return raw.str.contains(r"^\s*$")
 
 
+def _closed(raw: pl.Expr) -> pl.Expr:
+    """Lines whose last character but whitespace is ``}`` (a zap line's JSON object closed): a regex on the
+    line's end, where ``strip_chars_end().str.ends_with("}")`` copied every line (1.9 against 4.7 ms per 32 MB)."""
+    return raw.str.contains(r"\}\s*$")
+
+
 def _file_stats(lines: pl.LazyFrame) -> list[pl.LazyFrame]:
     """Line counts by format without materialising the lines: zap is found by a literal, and only the
     (few) other lines are classified by regex."""
@@ -323,12 +329,8 @@ def _prefix_ts(raw: pl.Expr) -> pl.Expr:
     """The kubelet prefix's time. Nearly always UTC, with a ``Z`` (``oc logs``) or ``+00:00`` (CRI-O's own
     files): the text before the first space is then read by one strptime, the second only where the first
     failed; any other form (no prefix) takes the general regex path."""
-    # the text up to the first space: a byte offset taken as a count of characters is the same where that
-    # text is ASCII, and where it is not, neither is a time (3.5 against 8.4 ms per 32 MB for split_exact)
-    first = raw.str.slice(0, raw.str.find(" ", literal=True))
-    # (no cache: nearly every line's time differs, and hashing them costs more than parsing them twice)
-    zulu = first.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_unit="us", cache=False)
-    zulu = zulu.dt.replace_time_zone("UTC")
+    first = raw.str.split_exact(" ", 1).struct.field("field_0")
+    zulu = first.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_unit="us").dt.replace_time_zone("UTC")
     return (
         pl.struct(fast=zulu, first=first, raw=raw)
         .struct.with_fields(
@@ -336,7 +338,7 @@ def _prefix_ts(raw: pl.Expr) -> pl.Expr:
                 pl.field("fast"),
                 pl.when(pl.field("fast").is_null())
                 .then(pl.field("first"))
-                .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", cache=False)
+                .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us")
                 .dt.convert_time_zone("UTC"),
             )
         )
@@ -381,8 +383,7 @@ def _zap_candidates(cand: pl.LazyFrame) -> pl.LazyFrame:
             json_unescape(msg).alias("text"),
             "raw",
             # a line cut short (in transit, or by a log rotation) no longer closes its JSON object
-            # (a regex on the line's end: stripping it first copies every line)
-            (msg.is_null() | ~raw.str.contains(r"\}\s*$")).alias("_broken"),
+            (msg.is_null() | ~_closed(raw)).alias("_broken"),
         )
     )
 

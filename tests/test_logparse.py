@@ -14,12 +14,11 @@ from etcd_perf.gather.catalogue import default_catalogue, parse_catalogue
 from etcd_perf.gather.durations import duration_ms
 from etcd_perf.gather.logparse import (
     EXCERPT_CHARS,
-    KUBELET_PREFIX,
     ZAP_MSG,
     _blank,
     _classify,
+    _closed,
     _json_string,
-    _prefix_ts,
     _strip_prefix,
     _zap_key,
     excerpts,
@@ -29,7 +28,6 @@ from etcd_perf.gather.logparse import (
     parse_lines,
     wide_events,
 )
-from etcd_perf.gather.timestamps import iso_ts
 from tests import real_lines as R
 
 
@@ -345,8 +343,8 @@ def test_a_free_text_key_reads_as_the_general_pattern_reads_it_on_any_line(lines
     assert got["msg_fast"].to_list() == got["msg_general"].to_list()
 
 
-# the statistics and the zap columns read each line by regexes and searches that copy nothing; on any line
-# they agree with the readings they replaced, which stripped or split a copy of every line (session 17)
+# the statistics and the zap columns read each line by regexes that copy nothing; on any line they agree
+# with the readings they replaced, which stripped a copy of every line (session 17)
 LINE_PIECES = st.sampled_from(
     [
         "2026-01-01T00:00:00.012000000Z", "2022-07-04T06:35:26.512448+00:00", "2022-07-04T06:35:26.5+02:00",
@@ -357,31 +355,19 @@ LINE_PIECES = st.sampled_from(
 )  # fmt: skip
 
 
-def _old_prefix_ts(raw: pl.Expr) -> pl.Expr:
-    """The kubelet time as read before: the first space-separated token by the two common formats, else the
-    general pattern."""
-    first = raw.str.split_exact(" ", 1).struct.field("field_0")
-    zulu = first.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_unit="us").dt.replace_time_zone("UTC")
-    offset = first.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us").dt.convert_time_zone("UTC")
-    return pl.coalesce(zulu, offset, iso_ts(raw.str.extract(KUBELET_PREFIX, 1)))
-
-
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.lists(st.one_of(LINE_PIECES, st.text(max_size=3))).map("".join), min_size=1, max_size=8))
-def test_line_readings_that_copy_nothing_agree_with_those_that_stripped_or_split_each_line(lines):
+def test_line_readings_that_copy_nothing_agree_with_those_that_stripped_each_line(lines):
     frame = pl.DataFrame({"raw": lines}, schema={"raw": pl.String})
     raw = pl.col("raw")
     got = frame.select(
         blank=_blank(raw),
         blank_stripped=raw.str.strip_chars() == "",
-        closed=raw.str.contains(r"\}\s*$"),
+        closed=_closed(raw),
         closed_stripped=raw.str.strip_chars_end().str.ends_with("}"),
-        ts=_prefix_ts(raw),
-        ts_split=_old_prefix_ts(raw),
     )
     assert got["blank"].to_list() == got["blank_stripped"].to_list()
     assert got["closed"].to_list() == got["closed_stripped"].to_list()
-    assert got["ts"].to_list() == got["ts_split"].to_list()
 
 
 # --- every zap entry's JSON fields, read by regex off the raw line, against json.loads as the oracle ---
