@@ -60,6 +60,7 @@ class DroppingWriter:
         return written
 
     def finish(self) -> None:
-        """Flush, and drop whatever of the file is clean by now (the rest goes as the kernel writes it)."""
+        """Flush, and drop whatever of the file is clean by now. The last window or two, still being written
+        back, stay cached like any written file until memory is wanted: some 16 MB a copy at most."""
         self._out.flush()
         forget(self._fd, 0, 0)
